@@ -1,0 +1,187 @@
+"""The one front door: parses arguments, calls the Python API, prints. No logic the API lacks.
+
+Heavy libraries (torch, lightning, monai) are imported only by the command that needs them, so `meddl --help` and
+`meddl datasets` answer at once. A user error prints one line (`meddl: error: ...`); `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from meddl import __version__
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def cmd_datasets(args: argparse.Namespace) -> None:
+    from meddl.data import list_datasets
+
+    rows = []
+    for info in list_datasets():
+        splits = "/".join(str(info.splits.get(s, "?")) for s in ("train", "val", "test"))
+        rows.append([info.name, info.task, str(info.n_classes), str(info.n_channels),
+                     ",".join(map(str, info.sizes)), splits, info.license, info.modality])
+    print(_table(rows, ["name", "task", "classes", "channels", "sizes", "train/val/test", "license", "modality"]))
+    print("\nAlso: a folder of class sub-folders, or a CSV of path,label, given as a path.")
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from meddl.models import list_models
+
+    rows = [[m.name, m.family, m.input_size, m.description] for m in list_models()]
+    print(_table(rows, ["name", "family", "input size", "description"]))
+
+
+def _print_result(result) -> None:
+    split = "test" if "test" in result.metrics else "val"
+    metrics, ci = result.metrics[split], result.confidence_intervals
+
+    def with_ci(key: str) -> str:
+        value = metrics.get(key)
+        if value is None:
+            return "n/a"
+        low, high = ci.get(key, [None, None])
+        return f"{value:.3f}" + (f" (95% CI {low:.3f}-{high:.3f})" if low is not None else "")
+
+    print(f"{split} AUC {with_ci('auc')}   ACC {with_ci('acc')}")
+    print(f"report:  {result.report}")
+    print(f"metrics: {result.output_dir / 'metrics.json'}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from meddl.api import train
+
+    output_dir = args.output_dir or Path("runs") / Path(args.dataset).stem
+    options = {
+        key: getattr(args, key)
+        for key in ("epochs", "batch_size", "lr", "size", "seed", "optimizer", "weight_decay", "patience",
+                    "precision", "accelerator", "devices", "num_nodes", "num_workers", "bootstrap")
+    }
+    if args.no_augment:
+        options["augment"] = False
+    if args.class_weights:
+        options["class_weights"] = True
+    result = train(args.dataset, output_dir, model=args.model, data_dir=args.data_dir, preset=args.preset,
+                   resume=args.resume, overwrite=args.overwrite, **options)
+    _print_result(result)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from meddl.api import evaluate
+
+    output_dir = args.output_dir or Path(args.checkpoint).resolve().parent.parent / f"evaluate-{args.split}"
+    result = evaluate(args.checkpoint, output_dir, dataset=args.dataset, data_dir=args.data_dir, split=args.split,
+                      n_bootstrap=args.bootstrap)
+    _print_result(result)
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from meddl.api import predict
+    from meddl.atomic import write_text_atomic
+    from meddl.inference import format_predictions
+
+    fmt = args.format or ("json" if args.output and args.output.suffix.lower() == ".json" else "csv")
+    text = format_predictions(predict(args.checkpoint, args.inputs), fmt)
+    if args.output:
+        write_text_atomic(args.output, text)
+        print(f"predictions: {args.output}")
+    else:
+        sys.stdout.write(text)
+
+
+def _devices(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meddl", description="Medical deep learning: data to trained, evaluated model.")
+    parser.add_argument("--version", action="version", version=f"meddl {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    commands.add_parser("datasets", help="list registered datasets").set_defaults(run=cmd_datasets)
+    commands.add_parser("models", help="list registered models").set_defaults(run=cmd_models)
+
+    train = commands.add_parser("train", help="train, evaluate and report on a dataset")
+    train.add_argument("dataset", help="registered name (see `meddl datasets`), a folder of class sub-folders, or a CSV")
+    train.add_argument("--output-dir", type=Path, help="where checkpoints, metrics.json and report.html go "
+                       "(default runs/DATASET)")
+    train.add_argument("--data-dir", type=Path, help="folder holding dataset files (default $MEDDL_DATA_DIR, then the "
+                       "download cache)")
+    train.add_argument("--model", help="registered model (see `meddl models`); default from the preset")
+    train.add_argument("--preset", default="fast", choices=["fast", "medmnist-v2"],
+                       help="fast: quick CPU default; medmnist-v2: the paper's ResNet protocol (100 epochs)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float, help="learning rate")
+    train.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--size", type=int, help="image size in pixels (28, 64, 128 or 224 for MedMNIST)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--patience", type=int, help="stop early after this many epochs without a better val AUC")
+    train.add_argument("--no-augment", action="store_true", help="train without data augmentation")
+    train.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
+    train.add_argument("--precision", help="auto (bf16-mixed where the hardware has it), 32-true, bf16-mixed, 16-mixed")
+    train.add_argument("--accelerator", help="auto, cpu or gpu")
+    train.add_argument("--devices", type=_devices, help="number of devices (processes) or 'auto'")
+    train.add_argument("--num-nodes", type=int)
+    train.add_argument("--num-workers", type=int, help="data-loader worker processes (default 0: data is in memory)")
+    train.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals (default 1000)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --output-dir from last.ckpt")
+    train.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output-dir")
+    train.set_defaults(run=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint and write metrics and a report")
+    evaluate.add_argument("checkpoint", type=Path)
+    evaluate.add_argument("--dataset", help="dataset to evaluate on (default: the one it was trained on)")
+    evaluate.add_argument("--data-dir", type=Path)
+    evaluate.add_argument("--split", default="test", choices=["train", "val", "test"])
+    evaluate.add_argument("--output-dir", type=Path, help="default: RUN/evaluate-SPLIT next to the checkpoints")
+    evaluate.add_argument("--bootstrap", type=int, default=1000)
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="class probabilities for image files or folders")
+    predict.add_argument("checkpoint", type=Path)
+    predict.add_argument("inputs", nargs="+", type=Path, help="PNG/JPEG/DICOM/NIfTI files or folders of them")
+    predict.add_argument("--output", "-o", type=Path, help="write CSV or JSON here (by suffix); default: stdout")
+    predict.add_argument("--format", choices=["csv", "json"])
+    predict.set_defaults(run=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 0
+    from meddl.errors import MeddlError
+
+    try:
+        args.run(args)
+    except MeddlError as error:
+        if args.debug:
+            raise
+        print(f"meddl: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("meddl: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the last line of defence: one line, not a crash dump
+        if args.debug:
+            raise
+        print(f"meddl: unexpected error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Where samples come from: one registry of datasets, one module per source."""
+
+from meddl.data.registry import (
+    dataset_info,
+    get_dataset,
+    list_datasets,
+    load_dataset,
+    register_dataset,
+)
+from meddl.data.types import DatasetInfo, ImageSplits
+
+__all__ = [
+    "DatasetInfo",
+    "ImageSplits",
+    "dataset_info",
+    "get_dataset",
+    "list_datasets",
+    "load_dataset",
+    "register_dataset",
+]

@@ -1,0 +1,305 @@
+"""A user's own images as a dataset: a folder of class sub-folders, or a CSV of path,label.
+
+Without a split given by the user, a seeded stratified 70/10/20 split is made once and saved as a CSV beside the
+data, so every later run (and every colleague) trains and tests on the same images, and the split can be read,
+shared and edited by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from meddl.data.download import default_cache_dir
+from meddl.data.imageio import IMAGE_SUFFIXES, is_image_file, read_image, resize_image
+from meddl.data.types import SPLITS, DatasetInfo, ImageSplits
+from meddl.errors import ConfigError, DataError
+
+SPLIT_FRACTIONS: dict[str, float] = {"train": 0.7, "val": 0.1, "test": 0.2}
+SPLIT_FILE = "meddl_split.csv"
+LABEL_SEPARATORS = re.compile(r"[|;]")
+_IGNORED_DIRS = {"__MACOSX"}  # resource forks left by unzipping a macOS archive
+
+
+@dataclass(frozen=True)
+class _Sample:
+    path: Path
+    key: str  # how the split file names the sample: the CSV's path cell, or the path relative to the root
+    labels: tuple[str, ...]
+    split: str | None = None
+
+
+def load_user_images(path: Path, size: int, seed: int) -> ImageSplits:
+    """Load a folder of class sub-folders (optionally inside train/ val/ test/) or a CSV of path,label[,split].
+
+    A CSV label cell holding several labels separated by '|' or ';' makes the task multi-label. Every image is
+    resized to size x size; all must have the same channel count. An existing split file listing the same files
+    and labels is reused whatever the seed; delete it to split anew.
+    """
+    path = Path(path).expanduser()
+    if size < 1:
+        raise ConfigError(f"image size must be a positive number of pixels; got {size}")
+    if path.is_dir():
+        samples, multi_label = _scan_folder(path), False
+        split_file, name = path / SPLIT_FILE, path.name
+    elif path.is_file() and path.suffix.lower() == ".csv":
+        samples, multi_label = _read_csv(path)
+        split_file, name = path.with_name(f"{path.stem}.{SPLIT_FILE}"), path.stem
+    elif not path.exists():
+        raise DataError(f"{path}: no such folder or CSV file")
+    else:
+        raise DataError(f"{path}: expected a folder of class sub-folders or a CSV file with columns path,label")
+    classes = _sort_labels({label for sample in samples for label in sample.labels})
+    if len(classes) < 2:
+        raise DataError(f"{path}: found the label(s) {list(classes)}; a classifier needs at least 2 classes")
+    if samples[0].split is None:
+        samples = _with_split(samples, split_file, seed)
+    by_split = {split: [s for s in samples if s.split == split] for split in SPLITS}
+    for split, members in by_split.items():
+        if not members:
+            raise DataError(f"{path}: the {split} split holds no images; each of {', '.join(SPLITS)} needs some")
+    ordered = [s for split in SPLITS for s in by_split[split]]
+    pixels = _read_all(ordered, size, name)
+    task = "multi-label" if multi_label else ("binary" if len(classes) == 2 else "multi-class")
+    counts = {split: len(by_split[split]) for split in SPLITS}
+    info = DatasetInfo(
+        name=name, task=task, n_channels=int(pixels.shape[3]), labels=classes, splits=counts,
+        license="user data", description=str(path), sizes=(size,),
+    )  # fmt: skip
+    bounds = np.cumsum([0, *counts.values()])
+    return ImageSplits(
+        info=info,
+        images={split: pixels[bounds[i] : bounds[i + 1]] for i, split in enumerate(SPLITS)},
+        labels={split: _encode(by_split[split], classes, multi_label) for split in SPLITS},
+        sources={split: [str(s.path) for s in by_split[split]] for split in SPLITS},
+    )
+
+
+def _sort_labels(labels: set[str]) -> tuple[str, ...]:
+    # Numeric class names sort as numbers, so that folders 0..10 map to indices 0..10 rather than 0, 1, 10, 2.
+    if all(label.isdecimal() for label in labels):
+        return tuple(sorted(labels, key=int))
+    return tuple(sorted(labels))
+
+
+def _visible_dirs(folder: Path) -> list[Path]:
+    return sorted(
+        d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".") and d.name not in _IGNORED_DIRS
+    )
+
+
+def _scan_folder(root: Path) -> list[_Sample]:
+    subdirs = _visible_dirs(root)
+    split_dirs = [d for d in subdirs if d.name in SPLITS]
+    if not split_dirs:
+        return _scan_classes(root, root, None)
+    others = [d.name for d in subdirs if d.name not in SPLITS]
+    missing = [split for split in SPLITS if not (root / split).is_dir()]
+    if others or missing:
+        raise DataError(
+            f"{root}: holds split folders ({', '.join(d.name for d in split_dirs)}) but also "
+            f"{'other folders ' + str(others) if others else 'lacks ' + ', '.join(missing)}; expected either "
+            "class sub-folders only, or exactly train/ val/ test/ each holding class sub-folders"
+        )
+    return [sample for d in split_dirs for sample in _scan_classes(d, root, d.name)]
+
+
+def _scan_classes(folder: Path, root: Path, split: str | None) -> list[_Sample]:
+    class_dirs = _visible_dirs(folder)
+    if not class_dirs:
+        loose = sum(1 for f in folder.iterdir() if f.is_file() and is_image_file(f))
+        found = f"{loose} image(s) directly inside it but no" if loose else "no images and no"
+        raise DataError(f"{folder}: found {found} class sub-folders; expected {folder}/<class name>/<image files>")
+    samples = []
+    for class_dir in class_dirs:
+        files = _image_files(class_dir)
+        if not files:
+            raise DataError(f"{class_dir}: class folder holds no images ({', '.join(IMAGE_SUFFIXES)} or DICOM)")
+        samples += [_Sample(f, f.relative_to(root).as_posix(), (class_dir.name,), split) for f in files]
+    return samples
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """Image files anywhere below `folder` (e.g. one sub-folder per patient), skipping hidden files and folders."""
+    found = []
+    for directory, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS)
+        found += [Path(directory, f) for f in sorted(filenames) if is_image_file(Path(directory, f))]
+    return found
+
+
+def _read_csv(csv_path: Path) -> tuple[list[_Sample], bool]:
+    try:
+        text = csv_path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets often write a byte-order mark
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{csv_path}: cannot read this CSV file ({error})") from error
+    reader = csv.DictReader(io.StringIO(text))
+    columns = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
+    absent = [column for column in ("path", "label") if column not in columns]
+    if absent:
+        raise DataError(
+            f"{csv_path}: missing column(s) {', '.join(absent)}; found {sorted(columns)}; "
+            "expected a header line path,label (and optionally split)"
+        )
+    rows, first_line, missing, multi_label = [], {}, [], False
+    for row in reader:
+        line = reader.line_num
+        cell = (row[columns["path"]] or "").strip()
+        label_cell = (row[columns["label"]] or "").strip()
+        split_cell = (row[columns["split"]] or "").strip().lower() if "split" in columns else ""
+        if not cell:
+            raise DataError(f"{csv_path}, line {line}: empty path")
+        if cell in first_line:
+            raise DataError(f"{csv_path}, line {line}: {cell} is listed again (first on line {first_line[cell]})")
+        first_line[cell] = line
+        file = Path(cell).expanduser()
+        file = file if file.is_absolute() else csv_path.parent / file
+        if not file.is_file():
+            missing.append(f"line {line}: {file}")
+        multi_label |= bool(LABEL_SEPARATORS.search(label_cell))
+        labels = tuple(part.strip() for part in LABEL_SEPARATORS.split(label_cell) if part.strip())
+        rows.append((line, _Sample(file, cell, labels, split_cell or None)))
+    if not rows:
+        raise DataError(f"{csv_path}: lists no images")
+    if missing:
+        raise DataError(f"{csv_path}: {len(missing)} listed file(s) do not exist, e.g. {missing[0]}")
+    split_given = any(sample.split for _, sample in rows)  # an empty split column means: make one
+    for line, sample in rows:
+        if not multi_label and not sample.labels:
+            raise DataError(f"{csv_path}, line {line}: empty label")
+        if split_given and sample.split not in SPLITS:
+            raise DataError(
+                f"{csv_path}, line {line}: split {sample.split or '(empty)'!r}; expected one of {', '.join(SPLITS)}"
+            )
+    return [sample for _, sample in rows], multi_label
+
+
+def _with_split(samples: list[_Sample], split_file: Path, seed: int) -> list[_Sample]:
+    """Samples with the split recorded for them, or with a new seeded split that is then recorded."""
+    current = {s.key: "|".join(s.labels) for s in samples}
+    cached = _cache_location(split_file)
+    outdated = [existing for existing in (split_file, cached) if existing.is_file()]
+    for existing in outdated:
+        recorded = _read_split_file(existing)
+        if {key: label for key, (label, _) in recorded.items()} == current:
+            return [replace(s, split=recorded[s.key][1]) for s in samples]
+    if outdated:
+        warnings.warn(f"{outdated[0]} lists other files or labels than the data now holds; making a new split")
+    splits = assign_splits([s.labels[0] if s.labels else "" for s in samples], [s.key for s in samples], seed)
+    samples = [replace(s, split=split) for s, split in zip(samples, splits)]
+    rows = [(s.key, current[s.key], s.split) for s in sorted(samples, key=lambda s: s.key)]
+    try:
+        _write_csv_atomically(split_file, rows)
+    except OSError:
+        _write_csv_atomically(cached, rows)
+        warnings.warn(f"cannot write {split_file}; saved the split to {cached} instead")
+    return samples
+
+
+def assign_splits(strata: list[str], keys: list[str], seed: int) -> list[str]:
+    """A seeded 70/10/20 train/val/test split, stratified on `strata`, even when a stratum has one member.
+
+    Each stratum's members take evenly spaced positions in [0, 1) after a seeded shuffle and a random offset
+    (systematic sampling); the lowest 20% of positions overall go to test, the next 10% to val. So every stratum
+    is split in proportion, and a stratum of 3 contributes to test with probability 0.6 rather than making
+    stratification fail as it does in scikit-learn. Only the sorted keys matter, not the order of the lists.
+    """
+    n = len(keys)
+    if n < len(SPLITS):
+        raise DataError(f"found {n} image(s); at least {len(SPLITS)} are needed for train, val and test splits")
+    rng = np.random.default_rng(seed)
+    by_key = sorted(range(n), key=lambda i: keys[i])
+    groups: dict[str, list[int]] = {}
+    for i in by_key:
+        groups.setdefault(strata[i], []).append(i)
+    position = np.empty(n)
+    for stratum in sorted(groups):
+        members = groups[stratum]
+        ranks = rng.permutation(len(members)) + rng.random()
+        position[members] = ranks / len(members)
+    order = np.lexsort((rng.random(n), position))  # position first; exact ties broken at random
+    n_test = max(1, int(n * SPLIT_FRACTIONS["test"] + 0.5))
+    n_val = max(1, int(n * SPLIT_FRACTIONS["val"] + 0.5))
+    splits = np.full(n, "train", dtype=object)
+    splits[order[:n_test]] = "test"
+    splits[order[n_test : n_test + n_val]] = "val"
+    return list(splits)
+
+
+def _cache_location(split_file: Path) -> Path:
+    digest = hashlib.sha1(str(split_file.resolve()).encode()).hexdigest()[:12]
+    return default_cache_dir() / "splits" / f"{digest}-{split_file.name}"
+
+
+def _read_split_file(path: Path) -> dict[str, tuple[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        recorded = {row["path"]: (row["label"], row["split"]) for row in rows}
+    except (OSError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise DataError(f"{path}: not a readable split file ({error!r}); delete it to make a new split") from error
+    bad = [split for _, split in recorded.values() if split not in SPLITS]
+    if bad:
+        raise DataError(f"{path}: split {bad[0]!r}; expected one of {', '.join(SPLITS)} (or delete the file)")
+    return recorded
+
+
+def _write_csv_atomically(target: Path, rows: list[tuple[str, str, str]]) -> None:
+    """Write path,label,split rows so that a reader never sees a half-written file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(("path", "label", "split"))
+            writer.writerows(rows)
+        os.replace(temp_name, target)
+    finally:
+        Path(temp_name).unlink(missing_ok=True)
+
+
+def _read_all(samples: list[_Sample], size: int, name: str) -> np.ndarray:
+    """All images as one uint8 (N, size, size, C) array; refuses to mix grey and colour images.
+
+    Files are decoded in threads (Pillow, zlib and NumPy release the GIL), which makes large folders several
+    times faster; results arrive in order, so the first bad file in the list is the one reported.
+    """
+    batch: np.ndarray | None = None
+    pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+    try:
+        images = pool.map(lambda sample: resize_image(read_image(sample.path), size), samples)
+        progress = tqdm(images, total=len(samples), desc=f"reading {name}", unit="image", leave=False, disable=None)
+        for i, (sample, image) in enumerate(zip(samples, progress)):
+            if batch is None:
+                batch = np.empty((len(samples), size, size, image.shape[2]), dtype=np.uint8)
+            elif image.shape[2] != batch.shape[3]:
+                raise DataError(
+                    f"mixed channel counts: {samples[0].path} has {batch.shape[3]} channel(s) but {sample.path} "
+                    f"has {image.shape[2]}; convert the images to all grey or all colour"
+                )
+            batch[i] = image
+    finally:
+        pool.shutdown(cancel_futures=True)  # after an error, do not wait for the files still queued
+    assert batch is not None  # load_user_images has checked that every split holds images
+    return batch
+
+
+def _encode(samples: list[_Sample], classes: tuple[str, ...], multi_label: bool) -> np.ndarray:
+    index = {label: i for i, label in enumerate(classes)}
+    if not multi_label:
+        return np.array([index[s.labels[0]] for s in samples], dtype=np.int64)
+    encoded = np.zeros((len(samples), len(classes)), dtype=np.int64)
+    for row, sample in enumerate(samples):
+        encoded[row, [index[label] for label in sample.labels]] = 1
+    return encoded

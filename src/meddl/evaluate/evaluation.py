@@ -1,0 +1,116 @@
+"""Evaluating a trained classifier on a split: metrics with bootstrap CIs, predictions, metrics.json and the report."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from meddl.atomic import write_json_atomic, write_text_atomic
+from meddl.data.types import ImageSplits
+from meddl.errors import DataError
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a training or evaluation run produced, for scripts and for the CLI to print."""
+
+    metrics: dict
+    confidence_intervals: dict
+    checkpoint: Path
+    report: Path | None
+    output_dir: Path
+
+
+def check_compatible(module, data: ImageSplits) -> None:
+    """Refuse to evaluate a model on data of another shape or label set, naming the difference."""
+    hp = module.hparams
+    if data.info.n_channels != hp.in_channels:
+        raise DataError(f"{data.info.name} has {data.info.n_channels} channel(s); the model expects {hp.in_channels}")
+    if list(data.info.labels) != list(hp.labels):
+        raise DataError(f"{data.info.name} has labels {list(data.info.labels)}; the model was trained on {list(hp.labels)}")
+
+
+def predict_split(module, images: np.ndarray) -> np.ndarray:
+    """Probabilities for uint8 images (N, H, W, C)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+    return module.predict_proba(tensor)
+
+
+def predictions_csv(y_true: np.ndarray, y_prob: np.ndarray, labels: list[str], sources: list[str] | None) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["index", "source", "true", *[f"p_{name}" for name in labels]])
+    for index, (truth, probs) in enumerate(zip(y_true, y_prob)):
+        source = sources[index] if sources else ""
+        truth_text = "|".join(map(str, np.flatnonzero(truth))) if np.ndim(truth) else int(truth)
+        writer.writerow([index, source, truth_text, *[f"{p:.6f}" for p in probs]])
+    return buffer.getvalue()
+
+
+def evaluate_module(
+    module,
+    data: ImageSplits,
+    output_dir: Path,
+    checkpoint: Path,
+    config: dict,
+    history: list[dict] | None = None,
+    wall_time_s: float = 0.0,
+    best_epoch: int | None = None,
+    split: str = "test",
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> RunResult:
+    """Compute metrics (and val metrics) for `module`, write metrics.json, predictions and report.html."""
+    from meddl.evaluate.metrics import bootstrap_ci, compute_metrics
+    from meddl.evaluate.report import ReportInput, write_report
+
+    check_compatible(module, data)
+    task, labels = module.hparams.task, list(module.hparams.labels)
+    y_prob = predict_split(module, data.images[split])
+    y_true = data.labels[split]
+    metrics = compute_metrics(task, y_true, y_prob, labels)
+    intervals = bootstrap_ci(task, y_true, y_prob, n_boot=n_bootstrap, seed=seed) if n_bootstrap else {}
+    payload = {
+        "dataset": data.info.name,
+        "model": module.hparams.model,
+        "task": task,
+        "labels": labels,
+        split: {**metrics, "ci": intervals},
+        "config": config,
+        "checkpoint": str(checkpoint),
+        "best_epoch": best_epoch,
+        "wall_time_s": round(wall_time_s, 2),
+    }
+    if split != "val" and "val" in data.images:
+        val_metrics = compute_metrics(task, data.labels["val"], predict_split(module, data.images["val"]), labels)
+        payload["val"] = {key: val_metrics[key] for key in ("auc", "acc", "macro_f1", "balanced_accuracy", "ece")}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    report = write_report(
+        output_dir,
+        ReportInput(
+            title=f"{data.info.name} · {module.hparams.model}",
+            dataset=data.info.name,
+            task=task,
+            labels=labels,
+            model=module.hparams.model,
+            metrics=metrics,
+            confidence_intervals=intervals,
+            history=history or [],
+            images=data.images[split],
+            y_true=y_true,
+            y_prob=y_prob,
+            config=config,
+            wall_time_s=wall_time_s,
+            best_epoch=best_epoch,
+        ),
+    )
+    write_text_atomic(
+        output_dir / f"predictions_{split}.csv", predictions_csv(y_true, y_prob, labels, data.sources.get(split))
+    )
+    write_json_atomic(output_dir / "metrics.json", payload)
+    return RunResult(payload, intervals, checkpoint, report, output_dir)

@@ -1,0 +1,127 @@
+"""Convolutional image classifiers: the seed's Keras CNN, a small fast CNN, ResNets and MONAI's networks.
+
+Every builder takes `in_channels` and `num_classes` and returns logits; the task decides what they mean.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from meddl.models.registry import register_model
+
+
+class SeedCNN(nn.Module):
+    """The seed article's Keras CNN: three Conv(3x3)-ReLU-MaxPool blocks of 32/64/128 filters, Flatten,
+    Dense(1024)-ReLU, Dense(N). Keras' default 'valid' padding is kept, so a 28x28 input ends at 1x1x128."""
+
+    def __init__(self, in_channels: int, num_classes: int, image_size: int = 28):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels, side = in_channels, image_size
+        for width in (32, 64, 128):
+            layers += [nn.Conv2d(channels, width, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            channels, side = width, (side - 2) // 2
+        if side < 1:
+            raise ValueError(f"seed-cnn needs images of at least 22x22 pixels, got {image_size}")
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(channels * side * side, 1024), nn.ReLU(inplace=True), nn.Linear(1024, num_classes)
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class FastCNN(nn.Module):
+    """A small VGG-style CNN (three stages of two 3x3 convs with batch-norm, global average pooling) that trains
+    in seconds per epoch on a laptop CPU at 28x28 and works at any input size."""
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 32, dropout: float = 0.2):
+        super().__init__()
+        widths = (width, width * 2, width * 4)
+        stages: list[nn.Module] = []
+        channels = in_channels
+        for index, out in enumerate(widths):
+            stages += [_conv_bn_relu(channels, out), _conv_bn_relu(out, out)]
+            if index < len(widths) - 1:
+                stages.append(nn.MaxPool2d(2))
+            channels = out
+        self.features = nn.Sequential(*stages)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels, num_classes)
+        )
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+@register_model("seed-cnn", "cnn", "The seed article's Keras CNN (3 conv blocks 32/64/128, Dense 1024)", "28-224")
+def seed_cnn(in_channels: int, num_classes: int, image_size: int = 28) -> nn.Module:
+    return SeedCNN(in_channels, num_classes, image_size)
+
+
+@register_model("fast-cnn", "cnn", "Small VGG-style CNN with batch-norm; the fast CPU default (~0.3M parameters)")
+def fast_cnn(in_channels: int, num_classes: int, image_size: int = 28) -> nn.Module:
+    return FastCNN(in_channels, num_classes)
+
+
+def _monai_resnet(depth: int, in_channels: int, num_classes: int, small_input: bool) -> nn.Module:
+    from monai.networks.nets import ResNet
+    from monai.networks.nets.resnet import ResNetBlock, ResNetBottleneck
+
+    block, layers = {18: (ResNetBlock, [2, 2, 2, 2]), 50: (ResNetBottleneck, [3, 4, 6, 3])}[depth]
+    return ResNet(
+        block=block,
+        layers=layers,
+        block_inplanes=[64, 128, 256, 512],
+        spatial_dims=2,
+        n_input_channels=in_channels,
+        conv1_t_size=3 if small_input else 7,
+        conv1_t_stride=1 if small_input else 2,
+        no_max_pool=small_input,
+        bias_downsample=False,
+        num_classes=num_classes,
+    )
+
+
+@register_model("resnet18-28", "cnn", "ResNet-18 for 28x28 input (3x3 stem, no max-pool), as in MedMNIST v2", "28-64")
+def resnet18_28(in_channels: int, num_classes: int, image_size: int = 28) -> nn.Module:
+    return _monai_resnet(18, in_channels, num_classes, small_input=True)
+
+
+@register_model("resnet18", "cnn", "Standard ResNet-18 (7x7 stride-2 stem, max-pool) for 128-224 input", "128-224")
+def resnet18(in_channels: int, num_classes: int, image_size: int = 224) -> nn.Module:
+    return _monai_resnet(18, in_channels, num_classes, small_input=False)
+
+
+@register_model("resnet50-28", "cnn", "ResNet-50 for 28x28 input (3x3 stem, no max-pool), as in MedMNIST v2", "28-64")
+def resnet50_28(in_channels: int, num_classes: int, image_size: int = 28) -> nn.Module:
+    return _monai_resnet(50, in_channels, num_classes, small_input=True)
+
+
+@register_model("resnet50", "cnn", "Standard ResNet-50 (7x7 stride-2 stem, max-pool) for 128-224 input", "128-224")
+def resnet50(in_channels: int, num_classes: int, image_size: int = 224) -> nn.Module:
+    return _monai_resnet(50, in_channels, num_classes, small_input=False)
+
+
+@register_model("densenet121", "cnn", "MONAI DenseNet-121 (2D), trained from scratch", "64-224")
+def densenet121(in_channels: int, num_classes: int, image_size: int = 224) -> nn.Module:
+    from monai.networks.nets import DenseNet121
+
+    return DenseNet121(spatial_dims=2, in_channels=in_channels, out_channels=num_classes)
+
+
+@register_model("efficientnet-b0", "cnn", "MONAI EfficientNet-B0 (2D), trained from scratch", "64-224")
+def efficientnet_b0(in_channels: int, num_classes: int, image_size: int = 224) -> nn.Module:
+    from monai.networks.nets import EfficientNetBN
+
+    return EfficientNetBN("efficientnet-b0", pretrained=False, spatial_dims=2, in_channels=in_channels,
+                          num_classes=num_classes)

@@ -1,0 +1,1 @@
+"""What is being learned: each task owns its loss, its output layout and its metrics."""

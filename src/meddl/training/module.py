@@ -1,0 +1,147 @@
+"""The Lightning module for image classification: science only (model, loss, metrics, optimiser).
+
+Devices, precision, checkpoints and distribution belong to the trainer. Batches arrive as uint8 images; they are
+turned into normalised floats (and augmented, during training) on the device, one batch at a time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import numpy as np
+import torch
+
+from meddl.models import create
+from meddl.tasks import classification
+from meddl.training.augment import augment, policy_for
+
+MEAN, STD = 0.5, 0.5  # images in [0, 1] are mapped to [-1, 1], as in MedMNIST's own pipeline
+
+
+class ImageClassifier(L.LightningModule):
+    """A registered model trained for one image classification task.
+
+    The hyper-parameters saved with the checkpoint (labels, task, channels, size, normalisation) are all that
+    `predict` and `export` need to use the model later without the dataset.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        task: str,
+        labels: list[str],
+        in_channels: int,
+        image_size: int,
+        modality: str = "generic",
+        dataset: str = "",
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        schedule: str = "cosine",
+        milestones: tuple[int, ...] = (),
+        gamma: float = 0.1,
+        epochs: int = 1,
+        augment: bool = True,
+        seed: int = 0,
+        class_weights: list[float] | None = None,
+        channels_last: bool = False,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = create(model, in_channels, classification.n_outputs(task, len(labels)), image_size=image_size)
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.policy = policy_for(modality)
+        weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.register_buffer("class_weights", weights, persistent=False)
+        self._val_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits for normalised float images (N, C, H, W)."""
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.net(images)
+
+    def normalise(self, images_uint8: torch.Tensor) -> torch.Tensor:
+        return (images_uint8.float() / 255 - MEAN) / STD
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, labels = batch
+        images = images.float().div_(255)
+        if self.trainer is not None and self.trainer.training and self.hparams.augment:
+            generator = torch.Generator().manual_seed(
+                self.hparams.seed * 1_000_003 + self.current_epoch * 10_007 + self._batch_counter
+            )
+            self._batch_counter += 1
+            images = augment(images, self.policy, generator)
+        return (images - MEAN) / STD, labels
+
+    def on_train_epoch_start(self) -> None:
+        self._batch_counter = 0
+        for group in self.trainer.optimizers[0].param_groups:
+            group["lr"] = self.learning_rate(self.current_epoch)
+
+    def training_step(self, batch, batch_idx: int):
+        # Dropout and any other global randomness depend only on (seed, epoch, batch): a resumed run repeats them
+        # even though Lightning creates its data iterators at different moments when it restarts.
+        torch.manual_seed(self.hparams.seed * 7_919 + self.current_epoch * 100_003 + batch_idx)
+        images, labels = batch
+        loss = classification.loss(self.hparams.task, self(images), labels, self.class_weights)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
+        return loss
+
+    def validation_step(self, batch, batch_idx: int):
+        images, labels = batch
+        logits = self(images)
+        loss = classification.loss(self.hparams.task, logits, labels, self.class_weights)
+        self.log("val_loss", loss, on_epoch=True, prog_bar=False, batch_size=len(labels), sync_dist=True)
+        self._val_outputs.append((classification.probabilities(self.hparams.task, logits).detach(), labels))
+
+    def on_validation_epoch_end(self) -> None:
+        from meddl.evaluate.metrics import compute_metrics
+
+        probs = torch.cat([p for p, _ in self._val_outputs])
+        labels = torch.cat([y for _, y in self._val_outputs])
+        self._val_outputs.clear()
+        if self.trainer.world_size > 1:
+            probs = self.all_gather(probs).flatten(0, 1)
+            labels = self.all_gather(labels).flatten(0, 1)
+        metrics = compute_metrics(
+            self.hparams.task, labels.cpu().numpy(), probs.float().cpu().numpy(), self.hparams.labels
+        )
+        auc = metrics["auc"] if metrics["auc"] is not None else float("nan")
+        self.log("val_auc", float(auc), prog_bar=True, sync_dist=False)
+        self.log("val_acc", float(metrics["acc"]), prog_bar=True, sync_dist=False)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        params = self.net.parameters()
+        if hp.optimizer == "sgd":
+            optimizer = torch.optim.SGD(params, lr=hp.lr, momentum=0.9, weight_decay=hp.weight_decay, nesterov=True)
+        elif hp.optimizer == "adam":
+            optimizer = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        else:
+            optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        return optimizer
+
+    def learning_rate(self, epoch: int) -> float:
+        """The learning rate for `epoch` as a pure function of the epoch, so that a resumed run uses exactly the
+        rate an uninterrupted one would (a stateful scheduler saved mid-step would not)."""
+        hp = self.hparams
+        if hp.schedule == "multistep":
+            return hp.lr * hp.gamma ** sum(epoch >= milestone for milestone in hp.milestones)
+        if hp.schedule == "cosine":
+            return hp.lr * 0.5 * (1 + math.cos(math.pi * epoch / max(hp.epochs, 1)))
+        return hp.lr
+
+    @torch.no_grad()
+    def predict_proba(self, images_uint8: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+        """Class probabilities for uint8 images (N, C, H, W), in evaluation mode, on the module's device."""
+        self.eval()
+        outputs = []
+        for start in range(0, len(images_uint8), batch_size):
+            chunk = images_uint8[start : start + batch_size].to(self.device)
+            logits = self(self.normalise(chunk))
+            outputs.append(classification.probabilities(self.hparams.task, logits).float().cpu())
+        return torch.cat(outputs).numpy()
