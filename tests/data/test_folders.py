@@ -13,7 +13,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from PIL import Image
-from test_imageio import write_dicom
+from helpers import write_dicom
 
 import meddl.data.folders as folders
 from meddl.data import load_dataset

@@ -6,28 +6,13 @@ import numpy as np
 import pydicom
 import pydicom.examples
 import pytest
+from helpers import write_dicom
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
 from meddl.data.imageio import read_image, resize_image
 from meddl.errors import DataError
 
 nib = pytest.importorskip("nibabel")
-
-
-def write_dicom(path, pixels: np.ndarray, photometric: str = "MONOCHROME2", bits: int = 16, **tags):
-    """A minimal valid DICOM file (with preamble and file meta) holding `pixels` and the given tags."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.set_pixel_data(pixels, photometric, bits)
-    for name, value in tags.items():
-        setattr(ds, name, value)
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 def minmax(values: np.ndarray) -> np.ndarray:
