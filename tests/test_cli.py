@@ -146,3 +146,11 @@ def test_console_script_errors_have_no_traceback(tmp_path):
     done = subprocess.run([str(meddl), "train", "no-such-set"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and done.stderr.startswith("meddl: error:")
+
+
+def test_bad_user_folder_stops_before_any_output(real_png_folder, tmp_path, capsys):
+    (real_png_folder / "empty_class").mkdir()
+    assert run_cli("train", real_png_folder, "--output-dir", tmp_path / "run") == 2
+    err = capsys.readouterr().err
+    assert "empty_class" in err
+    assert not (tmp_path / "run").exists()
