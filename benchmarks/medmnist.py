@@ -11,7 +11,6 @@ the run folders go to benchmarks/results/medmnist/<dataset>/, the table to bench
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -28,16 +27,16 @@ SHORT = {"resnet18_28": "R18", "resnet50_28": "R50", "auto_sklearn": "auto-sklea
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data-dir", default=os.environ.get("MEDDL_DATA_DIR"),
                         help="folder holding the 28x28 MedMNIST .npz files (default: $MEDDL_DATA_DIR)")
     parser.add_argument("--datasets", nargs="+", metavar="NAME",
                         help="only these datasets (default: every registered MedMNIST 2D set whose .npz is present)")
-    parser.add_argument("--preset", default="fast", help="meddl training preset (fast, medmnist-v2)")
+    parser.add_argument("--preset", default="fast", help="meddl training preset: fast (default) or medmnist-v2")
     parser.add_argument("--model", help="registered model name (default: the preset's model)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where medmnist.json/.md and the runs go")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="folder for medmnist.json/.md and the runs (default: benchmarks/results)")
     return parser.parse_args(argv)
 
 
@@ -61,16 +60,6 @@ def available_datasets(data_dir: Path, wanted: list[str] | None) -> list[str]:
     return present
 
 
-def epochs_run(run_dir: Path, configured: int) -> int:
-    """Epochs actually trained, from the run's CSV log (early stopping can end a run before `configured`)."""
-    path = run_dir / "logs" / "metrics.csv"
-    if not path.is_file():
-        return configured
-    with path.open(newline="") as handle:
-        epochs = {row["epoch"] for row in csv.DictReader(handle) if row.get("train_loss") and row.get("epoch")}
-    return len(epochs) or configured
-
-
 def best_published(published: dict, index: int) -> dict:
     """The best published value for AUC (index 0) or ACC (index 1), with every method that reaches it."""
     value = max(pair[index] for pair in published.values())
@@ -79,17 +68,16 @@ def best_published(published: dict, index: int) -> dict:
 
 def run_dataset(name: str, args: argparse.Namespace, baselines: dict) -> dict:
     from meddl.api import train
-    from meddl.data import dataset_info
-    from meddl.training.config import make_config
-    from meddl.training.trainer import resolve_precision
 
     run_dir = args.output / "medmnist" / name
+    start = time.perf_counter()
     result = train(name, output_dir=run_dir, model=args.model, data_dir=args.data_dir, preset=args.preset,
                    overwrite=True, progress=False, epochs=args.epochs)
+    wall = time.perf_counter() - start
     metrics, config = result.metrics, result.metrics["config"]
     test, ci = metrics["test"], metrics["test"]["ci"]
-    n_train = dataset_info(name).splits["train"]
-    epochs = epochs_run(run_dir, config["epochs"])
+    n_train = metrics["split_sizes"]["train"]
+    epochs = metrics["epochs_run"]
     published = baselines["datasets"].get(name)
     row = {
         "dataset": name,
@@ -98,16 +86,17 @@ def run_dataset(name: str, args: argparse.Namespace, baselines: dict) -> dict:
         "epochs_configured": config["epochs"],
         "epochs_run": epochs,
         "best_epoch": metrics.get("best_epoch"),
-        "precision": resolve_precision(make_config(name, preset=args.preset, model=args.model, epochs=args.epochs))[0],
+        "hardware": metrics["hardware"],
         "test_auc": test["auc"],
         "test_auc_ci95": ci.get("auc"),
         "test_acc": test["acc"],
         "test_acc_ci95": ci.get("acc"),
         "n_test": test["n"],
         "n_train": n_train,
-        "wall_time_s": metrics["wall_time_s"],
-        "fit_seconds": config["fit_seconds"],
-        "train_images_per_s": round(n_train * epochs / config["fit_seconds"], 1) if config["fit_seconds"] else None,
+        "wall_time_s": round(wall, 2),
+        "meddl_wall_time_s": metrics["wall_time_s"],
+        "fit_seconds": metrics["fit_seconds"],
+        "train_images_per_s": round(n_train * epochs / metrics["fit_seconds"], 1) if metrics["fit_seconds"] else None,
         "run_dir": str(run_dir),
     }
     if published:
@@ -154,7 +143,7 @@ def rows_for(results: list[dict]) -> list[list[str]]:
     rows = []
     for r in results:
         if "error" in r:
-            rows.append([r["dataset"], f"FAILED: {r['error']}"] + [""] * (len(HEADER) - 2))
+            rows.append([r["dataset"], "FAILED (see below)"] + [""] * (len(HEADER) - 2))
             continue
         r18 = r.get("published", {}).get("resnet18_28")
         rows.append([
@@ -166,7 +155,7 @@ def rows_for(results: list[dict]) -> list[list[str]]:
             _best(r.get("best_published_acc")),
             _signed(r.get("gap_acc")),
             f"{r18['auc']:.3f}/{r18['acc']:.3f}" if r18 else "-",
-            f"{r['wall_time_s']:.0f}",
+            f"{r['wall_time_s']:.1f}",
             f"{r['train_images_per_s']:.0f}" if r["train_images_per_s"] else "-",
         ])
     return rows
@@ -177,10 +166,15 @@ NOTES = (
     "Published figures are single values from MedMNIST v2's 2D benchmark table at 28x28 "
     "(R18/R50 = ResNet-18/50 (28), auto-sklearn, AutoKeras, AutoML Vision = Google AutoML Vision); "
     "dAUC/dACC = meddl minus the best published value. "
-    "wall s = the whole `meddl.api.train` call (load, fit, test evaluation, bootstrap, report). "
+    "wall s = the whole `meddl.api.train` call (load, fit, test evaluation, bootstrap, report), timed by this "
+    "script (metrics.json's own wall_time_s, kept as meddl_wall_time_s, covers the same work from inside). "
     "train img/s = training images x epochs run / fit seconds, where fit seconds include each epoch's validation "
     "and checkpoint writes (an end-to-end rate, not a pure step rate; see throughput.py for that)."
 )
+
+
+def failures(results: list[dict]) -> str:
+    return "\n".join(f"{r['dataset']} failed: {r['error']}" for r in results if "error" in r)
 
 
 def write_markdown(path: Path, payload: dict) -> None:
@@ -193,6 +187,7 @@ def write_markdown(path: Path, payload: dict) -> None:
         "",
         markdown_table(rows_for(payload["results"]), HEADER),
         "",
+        *([failures(payload["results"]), ""] if failures(payload["results"]) else []),
         NOTES,
         "",
         f"Baselines: {payload['baselines_source']} (values and how far they were checked: "
@@ -241,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(rows_for(payload["results"]), HEADER))
     print()
+    if failures(payload["results"]):
+        print(failures(payload["results"]) + "\n")
     print(NOTES)
     print(f"\nwrote {json_path} and {md_path}")
     return 1 if any("error" in row for row in payload["results"]) else 0

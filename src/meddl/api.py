@@ -62,10 +62,11 @@ def train(
         data,
         output,
         checkpoint=result.best_checkpoint,
-        config={**config.to_dict(), "fit_seconds": round(result.fit_seconds, 2)},
+        config=config.to_dict(),
         history=result.history,
-        wall_time_s=time.perf_counter() - start,
+        started_at=start,
         best_epoch=result.best_epoch,
+        extra={"fit_seconds": round(result.fit_seconds, 2), "hardware": result.hardware},
         n_bootstrap=config.bootstrap,
         seed=config.seed,
     )
@@ -96,7 +97,7 @@ def evaluate(
         Path(output_dir),
         checkpoint=Path(checkpoint),
         config={"checkpoint": str(checkpoint), "dataset": name, "split": split},
-        wall_time_s=time.perf_counter() - start,
+        started_at=start,
         split=split,
         n_bootstrap=n_bootstrap,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,13 +60,19 @@ def evaluate_module(
     checkpoint: Path,
     config: dict,
     history: list[dict] | None = None,
-    wall_time_s: float = 0.0,
+    started_at: float | None = None,
     best_epoch: int | None = None,
+    extra: dict | None = None,
     split: str = "test",
     n_bootstrap: int = 1000,
     seed: int = 0,
 ) -> RunResult:
-    """Compute metrics (and val metrics) for `module`, write metrics.json, predictions and report.html."""
+    """Compute metrics (and val metrics) for `module`, write metrics.json, predictions and report.html.
+
+    `started_at` (a `time.perf_counter()` value) is when the whole run began: the wall time recorded in
+    metrics.json covers everything up to and including the report. `extra` entries are added to metrics.json.
+    """
+    started_at = time.perf_counter() if started_at is None else started_at
     from meddl.evaluate.metrics import bootstrap_ci, compute_metrics
     from meddl.evaluate.report import ReportInput, write_report
 
@@ -84,7 +91,10 @@ def evaluate_module(
         "config": config,
         "checkpoint": str(checkpoint),
         "best_epoch": best_epoch,
-        "wall_time_s": round(wall_time_s, 2),
+        "epochs_run": len(history or []),
+        "split_sizes": {name: len(images) for name, images in data.images.items()},
+        **(extra or {}),
+        "history": history or [],
     }
     if split != "val" and "val" in data.images:
         val_metrics = compute_metrics(task, data.labels["val"], predict_split(module, data.images["val"]), labels)
@@ -105,12 +115,13 @@ def evaluate_module(
             y_true=y_true,
             y_prob=y_prob,
             config=config,
-            wall_time_s=wall_time_s,
+            wall_time_s=time.perf_counter() - started_at,
             best_epoch=best_epoch,
         ),
     )
     write_text_atomic(
         output_dir / f"predictions_{split}.csv", predictions_csv(y_true, y_prob, labels, data.sources.get(split))
     )
+    payload["wall_time_s"] = round(time.perf_counter() - started_at, 2)
     write_json_atomic(output_dir / "metrics.json", payload)
     return RunResult(payload, intervals, checkpoint, report, output_dir)

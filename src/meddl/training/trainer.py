@@ -29,6 +29,7 @@ class FitResult:
     history: list[dict]
     best_epoch: int | None
     fit_seconds: float
+    hardware: dict
 
 
 def _history_callback():
@@ -190,11 +191,23 @@ def fit(
         num_sanity_val_steps=0,
     )
     start = time.perf_counter()
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
     try:
         trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume else None)
     except ValueError as error:
         raise ConfigError(f"training could not start: {error}") from None
+    finally:  # Lightning switches deterministic algorithms on process-wide; leave the process as we found it
+        torch.use_deterministic_algorithms(deterministic_before)
     elapsed = time.perf_counter() - start
+    hardware = {
+        "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
+        "devices": trainer.num_devices,
+        "num_nodes": trainer.num_nodes,
+        "precision": precision,
+        "channels_last": channels_last,
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
     if trainer.interrupted:
         raise MeddlError(f"training was interrupted; continue it with --resume (last checkpoint: {last})")
     best_path = Path(best.best_model_path) if best.best_model_path else last
@@ -202,4 +215,4 @@ def fit(
     if history.rows and best.best_model_score is not None:
         scores = [r.get("val_auc", float("-inf")) for r in history.rows]
         best_epoch = history.rows[int(np.nanargmax(scores))]["epoch"]
-    return FitResult(best_path, last, history.rows, best_epoch, elapsed)
+    return FitResult(best_path, last, history.rows, best_epoch, elapsed, hardware)
