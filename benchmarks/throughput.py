@@ -51,9 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--augment", default="on", choices=["on", "off", "both"],
                         help="batch augmentation on both sides (default: on, as in meddl)")
     parser.add_argument("--subset", type=int, help="use only the first N training images (for smoke tests)")
-    parser.add_argument("--plain-deterministic", action="store_true",
-                        help="give the plain loop the deterministic-algorithm settings meddl's trainer uses "
-                             "(default: an idiomatic loop without them)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="both sides with deterministic algorithms (meddl's --deterministic); default: neither")
     parser.add_argument("--data-dir", default=os.environ.get("MEDDL_DATA_DIR"),
                         help="folder with pneumoniamnist.npz (default: $MEDDL_DATA_DIR)")
     parser.add_argument("--output", type=Path, default=RESULTS / "throughput.json", help="JSON result file (default: benchmarks/results/throughput.json)")
@@ -80,7 +79,7 @@ def _torch_flags() -> tuple:
 
 
 def _restore_torch_flags(flags: tuple) -> None:
-    """Lightning's deterministic='warn' changes process-wide settings; undo them so the next plain loop is plain."""
+    """Deterministic mode changes process-wide settings; undo them so the next loop starts from the same state."""
     import torch
 
     deterministic, warn_only, benchmark, cublas = flags
@@ -225,11 +224,12 @@ def measure(model: str, device_name: str, augment: bool, data, args) -> dict:
     config = make_config(
         DATASET, model=model, epochs=args.warmup + args.epochs, batch_size=args.batch_size, augment=augment,
         precision=args.precision, accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
+        deterministic=args.deterministic,
     )
     precision, channels_last = resolve_precision(config)
     n_train = len(data.images["train"])
     flags = _torch_flags()
-    plain = plain_loop(config, data, device, precision, channels_last, args.plain_deterministic)[args.warmup :]
+    plain = plain_loop(config, data, device, precision, channels_last, args.deterministic)[args.warmup :]
     _restore_torch_flags(flags)
     timed = meddl_fit(config, data, device)
     _restore_torch_flags(flags)
@@ -249,7 +249,7 @@ def measure(model: str, device_name: str, augment: bool, data, args) -> dict:
         "plain": {
             "images_per_s": round(plain_rate, 1),
             "epoch_seconds": [round(s, 6) for s in plain],
-            "deterministic": args.plain_deterministic,
+            "deterministic": args.deterministic,
         },
         "meddl": {
             "images_per_s": round(meddl_rate, 1),

@@ -68,6 +68,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         options["augment"] = False
     if args.class_weights:
         options["class_weights"] = True
+    if args.deterministic:
+        options["deterministic"] = True
     result = train(args.dataset, output_dir, model=args.model, data_dir=args.data_dir, preset=args.preset,
                    resume=args.resume, overwrite=args.overwrite, **options)
     _print_result(result)
@@ -128,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--patience", type=int, help="stop early after this many epochs without a better val AUC")
     train.add_argument("--no-augment", action="store_true", help="train without data augmentation")
     train.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
+    train.add_argument("--deterministic", action="store_true",
+                       help="deterministic kernels everywhere (bit-exact GPU runs; slower). CPU runs repeat without it")
     train.add_argument("--precision", help="auto (bf16-mixed where the hardware has it), 32-true, bf16-mixed, 16-mixed")
     train.add_argument("--accelerator", help="auto, cpu or gpu")
     train.add_argument("--devices", type=_devices, help="number of devices (processes) or 'auto'")

@@ -30,6 +30,8 @@ class TrainConfig:
     class_weights: bool = False
     patience: int | None = None
     seed: int = 0
+    # Seeded CPU runs repeat exactly without this; it forces deterministic GPU kernels (slower) as well.
+    deterministic: bool = False
     precision: str = "auto"
     accelerator: str = "auto"
     devices: int | str = "auto"

@@ -184,7 +184,7 @@ def fit(
         callbacks=all_callbacks,
         logger=loggers,
         plugins=[AtomicCheckpointIO()],
-        deterministic="warn",
+        deterministic=config.deterministic,
         enable_progress_bar=progress,
         enable_model_summary=False,
         log_every_n_steps=max(1, min(50, len(train_loader))),
