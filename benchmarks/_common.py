@@ -31,7 +31,7 @@ def _git_commit() -> str | None:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCHMARKS, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=BENCHMARKS, capture_output=True,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "../src"], cwd=BENCHMARKS, capture_output=True,
                                text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None

@@ -3,10 +3,7 @@
 from pathlib import Path
 
 import pytest
-from helpers import write_real_png_folder
-
-# The shared data folder sits beside the repository checkout: /work/main/../shared/data.
-SHARED_MEDMNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "medmnist"
+from helpers import SHARED_MEDMNIST, write_real_png_folder
 
 
 @pytest.fixture

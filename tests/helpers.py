@@ -6,6 +6,9 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
+# The shared data folder sits beside the repository checkout: <checkout>/../shared/data.
+SHARED_MEDMNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "medmnist"
+
 
 def write_dicom(path, pixels: np.ndarray, photometric: str = "MONOCHROME2", bits: int = 16, **tags):
     """A minimal valid DICOM file (with preamble and file meta) holding `pixels` and the given tags."""

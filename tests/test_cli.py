@@ -37,7 +37,7 @@ def test_datasets_and_models_are_listed_from_the_registries(capsys):
 @pytest.fixture(scope="module")
 def trained_png_run(tmp_path_factory):
     """One real training run on a folder of PNG class sub-folders made from BreastMNIST images."""
-    from conftest import SHARED_MEDMNIST
+    from helpers import SHARED_MEDMNIST
 
     if not (SHARED_MEDMNIST / "breastmnist.npz").is_file():
         pytest.skip("shared MedMNIST data not found")

@@ -5,9 +5,13 @@ The package imports nothing heavy at start-up so that `meddl --help` stays fast;
 
 __version__ = "0.1.0"
 
+# All verbs live in meddl.api; these are also reachable as meddl.<verb>. `explain` and `serve` are not, because
+# meddl.explain and meddl.serve are the packages that implement them: use meddl.api.explain / meddl.api.serve.
+VERBS = ("train", "evaluate", "predict", "export", "deid")
+
 
 def __getattr__(name: str):
-    if name in ("train", "evaluate", "predict"):
+    if name in VERBS:
         from meddl import api
 
         return getattr(api, name)

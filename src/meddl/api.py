@@ -1,13 +1,17 @@
-"""The Python API: the same verbs as the CLI (`train`, `evaluate`, `predict`), same argument names everywhere."""
+"""The Python API: the same verbs as the CLI (`train`, `evaluate`, `predict`, `export`), same argument names
+everywhere."""
 
 from __future__ import annotations
 
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meddl.errors import MeddlError
-from meddl.evaluate.evaluation import RunResult
+
+if TYPE_CHECKING:  # evaluation imports torch; `meddl deid` and friends must start without it
+    from meddl.evaluate.evaluation import RunResult
 
 RUN_OUTPUTS = ("checkpoints", "logs", "figures", "report.html", "metrics.json", "predictions_test.csv")
 
@@ -110,3 +114,79 @@ def predict(checkpoint: str | Path, inputs: list[str | Path]):
 
     module = load_classifier(checkpoint)
     return predict_files(module, collect_files(inputs))
+
+
+def explain(
+    checkpoint: str | Path,
+    inputs: list[str | Path],
+    method: str = "gradcam",
+    output_dir: str | Path | None = None,
+    target: int | str | None = None,
+    progress: bool = True,
+):
+    """Heatmaps of where the model looked, for image files or folders (PNG, JPEG, DICOM, NIfTI): `method` is one
+    of `meddl.explain.METHODS`; each image is explained for its predicted class unless `target` (a class name or
+    index) is given. With `output_dir`, overlay PNGs and explanations.csv/.json are written there.
+
+    Returns one `meddl.explain.Explanation` per file. Example:
+    ``meddl.api.explain("runs/pneu/checkpoints/best.ckpt", ["xray.png"], output_dir="why")[0].overlay``.
+    """
+    from meddl.explain.files import explain_files
+    from meddl.explain.heatmaps import check_method
+    from meddl.inference import collect_files
+    from meddl.training.checkpoints import load_classifier
+
+    check_method(method)
+    files = collect_files(inputs)
+    module = load_classifier(checkpoint)
+    return explain_files(module, files, method, target, None if output_dir is None else Path(output_dir), progress)
+
+
+def serve(
+    model: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    max_upload_mb: float = 20,
+    backend: str = "onnx",
+) -> None:
+    """Serve a checkpoint or ONNX export over HTTP until interrupted: /v1/predict, /v1/explain, /v1/model and a
+    web page at /. Every /v1/ call needs the X-API-Key header (`api_key`, else $MEDDL_API_KEY, else a printed one).
+
+    Example: ``meddl.serve("runs/pneu/checkpoints/best.ckpt", port=8000)``.
+    """
+    from meddl.serve.app import run_server
+
+    run_server(model, host=host, port=port, api_key=api_key, max_upload_mb=max_upload_mb, backend=backend)
+
+
+EXPORT_FORMATS = ("onnx",)
+
+
+def export(checkpoint: str | Path, output: str | Path | None = None, format: str = "onnx", verify: bool = True,
+           tolerance: float = 1e-4):
+    """Export a checkpoint for deployment: one ONNX file taking raw pixels (0..255, NCHW) and returning class
+    probabilities, with a model card in its metadata, verified against PyTorch (see `meddl.serve.export`).
+
+    Example: ``meddl.export("runs/pneu/checkpoints/best.ckpt").path`` -> ``runs/pneu/checkpoints/best.onnx``.
+    """
+    from meddl.errors import ConfigError
+    from meddl.serve.export import export_onnx
+
+    if format not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown export format {format!r}; expected one of {', '.join(EXPORT_FORMATS)}")
+    return export_onnx(checkpoint, output, verify=verify, tolerance=tolerance)
+
+
+def deid(input_dir: str | Path, output_dir: str | Path, shift_dates: bool = False, key: str | None = None,
+         progress: bool = True):
+    """De-identify every DICOM file under `input_dir` into the same tree under `output_dir` (DICOM PS3.15 Annex E
+    Basic Profile; pixel data kept bit for bit), with a CSV log of what changed that holds no identifier.
+
+    `shift_dates` moves each patient's dates by one offset instead of removing them, so intervals survive. `key`
+    makes new UIDs, pseudonyms and offsets repeat across runs; keep it secret. Returns a `DeidResult` (see
+    `meddl.data.deid`). Example: ``meddl.deid("scans/", "scans_deid/", shift_dates=True, key=secret).summary()``.
+    """
+    from meddl.data.deid import deidentify_folder
+
+    return deidentify_folder(input_dir, output_dir, shift_dates=shift_dates, key=key, progress=progress)

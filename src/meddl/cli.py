@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from meddl import __version__
+from meddl.explain import METHODS  # a plain tuple: importing it loads no torch
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -35,8 +36,8 @@ def cmd_datasets(args: argparse.Namespace) -> None:
 def cmd_models(args: argparse.Namespace) -> None:
     from meddl.models import list_models
 
-    rows = [[m.name, m.family, m.input_size, m.description] for m in list_models()]
-    print(_table(rows, ["name", "family", "input size", "description"]))
+    rows = [[m.name, m.family, m.input_size, m.cam_layer or "-", m.description] for m in list_models()]
+    print(_table(rows, ["name", "family", "input size", "grad-cam layer", "description"]))
 
 
 def _print_result(result) -> None:
@@ -51,6 +52,10 @@ def _print_result(result) -> None:
         return f"{value:.3f}" + (f" (95% CI {low:.3f}-{high:.3f})" if low is not None else "")
 
     print(f"{split} AUC {with_ci('auc')}   ACC {with_ci('acc')}")
+    privacy = result.metrics.get("privacy")
+    if privacy:
+        print(f"privacy: epsilon {privacy['epsilon']:.2f} spent (target {privacy['target_epsilon']:g}), "
+              f"delta {privacy['delta']:g}, DP-SGD")
     print(f"report:  {result.report}")
     print(f"metrics: {result.output_dir / 'metrics.json'}")
 
@@ -62,7 +67,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     options = {
         key: getattr(args, key)
         for key in ("epochs", "batch_size", "lr", "size", "seed", "optimizer", "weight_decay", "patience",
-                    "precision", "accelerator", "devices", "num_nodes", "num_workers", "bootstrap")
+                    "precision", "accelerator", "devices", "num_nodes", "num_workers", "bootstrap", "epsilon",
+                    "delta", "max_grad_norm")
     }
     if args.no_augment:
         options["augment"] = False
@@ -70,6 +76,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         options["class_weights"] = True
     if args.deterministic:
         options["deterministic"] = True
+    if args.dp:
+        options["dp"] = True
     result = train(args.dataset, output_dir, model=args.model, data_dir=args.data_dir, preset=args.preset,
                    resume=args.resume, overwrite=args.overwrite, **options)
     _print_result(result)
@@ -96,6 +104,43 @@ def cmd_predict(args: argparse.Namespace) -> None:
         print(f"predictions: {args.output}")
     else:
         sys.stdout.write(text)
+
+
+def cmd_explain(args: argparse.Namespace) -> None:
+    from meddl.api import explain
+
+    results = explain(args.checkpoint, args.inputs, method=args.method, output_dir=args.output_dir,
+                      target=args.target)
+    print(f"explained {len(results)} image(s) with {args.method}")
+    print(f"overlays: {args.output_dir}")
+    print(f"summary:  {args.output_dir / 'explanations.csv'}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from meddl.api import export
+
+    result = export(args.checkpoint, args.output, format=args.format)
+    print(f"exported: {result.path}")
+    print(f"verified: ONNX Runtime vs PyTorch max abs difference {result.max_abs_diff:.2e}")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from meddl.api import serve
+
+    serve(args.model, host=args.host, port=args.port, api_key=args.api_key, max_upload_mb=args.max_upload_mb,
+          backend=args.backend)
+
+
+def cmd_deid(args: argparse.Namespace) -> None:
+    from meddl.api import deid
+    from meddl.data.deid import BURNED_IN_WARNING
+
+    result = deid(args.input_dir, args.output_dir, shift_dates=args.shift_dates, key=args.key)
+    for skipped in result.skipped:
+        print(f"meddl: skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    for path in result.burned_in:
+        print(f"meddl: warning: {path}: {BURNED_IN_WARNING}", file=sys.stderr)
+    print(result.summary())
 
 
 def _devices(value: str) -> int | str:
@@ -138,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-nodes", type=int)
     train.add_argument("--num-workers", type=int, help="data-loader worker processes (default 0: data is in memory)")
     train.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals (default 1000)")
+    train.add_argument("--dp", action="store_true",
+                       help="differentially private training (DP-SGD, Opacus); needs --epsilon")
+    train.add_argument("--epsilon", type=float, help="with --dp: privacy budget epsilon the whole run may spend")
+    train.add_argument("--delta", type=float, help="with --dp: delta (default: the largest power of ten below "
+                       "1/N_train, at most 1e-5)")
+    train.add_argument("--max-grad-norm", type=float, help="with --dp: per-image gradient clipping norm (default 1.0)")
     train.add_argument("--resume", action="store_true", help="continue the run in --output-dir from last.ckpt")
     train.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output-dir")
     train.set_defaults(run=cmd_train)
@@ -157,6 +208,41 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", "-o", type=Path, help="write CSV or JSON here (by suffix); default: stdout")
     predict.add_argument("--format", choices=["csv", "json"])
     predict.set_defaults(run=cmd_predict)
+
+    explain = commands.add_parser("explain", help="heatmaps of where the model looked, as overlay PNGs")
+    explain.add_argument("checkpoint", type=Path)
+    explain.add_argument("inputs", nargs="+", type=Path, help="PNG/JPEG/DICOM/NIfTI files or folders of them")
+    explain.add_argument("--method", default="gradcam", help=f"one of {', '.join(METHODS)} (default gradcam)")
+    explain.add_argument("--target", help="class name or index to explain (default: each image's predicted class)")
+    explain.add_argument("--output-dir", type=Path, default=Path("explanations"),
+                         help="where overlays and explanations.csv/.json go (default ./explanations)")
+    explain.set_defaults(run=cmd_explain)
+
+    export = commands.add_parser("export", help="export a checkpoint for deployment (ONNX), verified against PyTorch")
+    export.add_argument("checkpoint", type=Path)
+    export.add_argument("--format", default="onnx", help="onnx (the graph takes pixels 0..255, returns probabilities)")
+    export.add_argument("--output", "-o", type=Path, help="default: CHECKPOINT with the format's suffix, beside it")
+    export.set_defaults(run=cmd_export)
+
+    serve = commands.add_parser("serve", help="serve a model over HTTP: JSON API with an API key, and a web page")
+    serve.add_argument("model", type=Path, help="a meddl checkpoint (.ckpt) or ONNX export (.onnx)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-key", help="key clients send as X-API-Key (default $MEDDL_API_KEY, else a printed one)")
+    serve.add_argument("--max-upload-mb", type=float, default=20, help="largest request body accepted (default 20)")
+    serve.add_argument("--backend", default="onnx", choices=["onnx", "torch"],
+                       help="run predictions on ONNX Runtime (default) or eager PyTorch (checkpoints only)")
+    serve.set_defaults(run=cmd_serve)
+
+    deid = commands.add_parser("deid", help="de-identify a folder of DICOM files (PS3.15 Annex E Basic Profile)")
+    deid.add_argument("input_dir", type=Path, help="folder of DICOM files (searched recursively)")
+    deid.add_argument("output_dir", type=Path, help="where the de-identified tree and meddl_deid_log.csv go; "
+                      "must lie outside the input folder")
+    deid.add_argument("--shift-dates", action="store_true",
+                      help="move each patient's dates back by one keyed offset (intervals kept) instead of removing")
+    deid.add_argument("--key", help="secret that makes new UIDs, pseudonyms and date offsets repeat across runs "
+                      "(default: a random key for this run only)")
+    deid.set_defaults(run=cmd_deid)
     return parser
 
 

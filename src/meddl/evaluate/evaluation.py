@@ -75,6 +75,7 @@ def evaluate_module(
     started_at = time.perf_counter() if started_at is None else started_at
     from meddl.evaluate.metrics import bootstrap_ci, compute_metrics
     from meddl.evaluate.report import ReportInput, write_report
+    from meddl.explain.mistakes import explain_mistakes
 
     check_compatible(module, data)
     task, labels = module.hparams.task, list(module.hparams.labels)
@@ -93,6 +94,8 @@ def evaluate_module(
         "best_epoch": best_epoch,
         "epochs_run": len(history or []),
         "split_sizes": {name: len(images) for name, images in data.images.items()},
+        # the (epsilon, delta) a DP-trained checkpoint was trained under; None: no privacy guarantee
+        "privacy": getattr(module, "privacy", None),
         **(extra or {}),
         "history": history or [],
     }
@@ -100,6 +103,8 @@ def evaluate_module(
         val_metrics = compute_metrics(task, data.labels["val"], predict_split(module, data.images["val"]), labels)
         payload["val"] = {key: val_metrics[key] for key in ("auc", "acc", "macro_f1", "balanced_accuracy", "ece")}
     output_dir.mkdir(parents=True, exist_ok=True)
+    threshold = 0.5 if metrics.get("threshold") is None else float(metrics["threshold"])
+    explanations = explain_mistakes(module, data.images[split], y_true, y_prob, threshold)
     report = write_report(
         output_dir,
         ReportInput(
@@ -117,6 +122,8 @@ def evaluate_module(
             config=config,
             wall_time_s=time.perf_counter() - started_at,
             best_epoch=best_epoch,
+            privacy=getattr(module, "privacy", None),
+            explanations=explanations,
         ),
     )
     write_text_atomic(

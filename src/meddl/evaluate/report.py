@@ -68,6 +68,10 @@ class ReportInput:
     config: dict
     wall_time_s: float
     best_epoch: int | None = None
+    # a DP-trained model's record (epsilon, delta, ...; see meddl.training.privacy), shown in the header
+    privacy: dict | None = None
+    # (caption, PNG) Grad-CAM overlays of the most confident errors (see meddl.explain.mistakes); None: no section
+    explanations: list[tuple[str, bytes]] | None = None
 
     def __post_init__(self) -> None:
         """Fail here, naming the mismatch, rather than deep inside matplotlib."""
@@ -182,6 +186,9 @@ def _facts(report: ReportInput, date: str) -> str:
              ("Wall time", _duration(report.wall_time_s)), ("Date", date)]
     if report.best_epoch is not None:
         facts.append(("Best epoch", str(report.best_epoch)))
+    if report.privacy:
+        spent = f"ε = {report.privacy['epsilon']:.2f}, δ = {report.privacy['delta']:.0e} (DP-SGD)"
+        facts.append(("Differential privacy", spent))
     return " · ".join(f"<span>{escape(k)} <b>{escape(v)}</b></span>" for k, v in facts)
 
 
@@ -227,5 +234,25 @@ def _html(report: ReportInput, pngs: dict[str, bytes]) -> str:
         confusion_note=escape(confusion_note),
         config=escape(json.dumps(report.config, indent=2, default=str)),
         date=escape(date),
+        explanations=_explanations(report.explanations),
         **uris,
+    )
+
+
+def _explanations(explanations: list[tuple[str, bytes]] | None) -> str:
+    """The "Why" section: captioned Grad-CAM overlays, embedded like the other figures; empty without them."""
+    if explanations is None:
+        return ""
+    tiles = "".join(
+        f'<figure><img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '
+        f'alt="Grad-CAM: {escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>'
+        for caption, png in explanations
+    )
+    body = f'<div class="cams">{tiles}</div>' if tiles else '<p class="note">No wrong predictions to explain.</p>'
+    return (
+        '<section>\n  <h2>Why: Grad-CAM on the most confident errors</h2>\n'
+        '  <p class="note">Where the model looked when it was most sure and wrong: warm colours mark the regions '
+        'that raised the score of the class it predicted (Grad-CAM; the image shows through where there is no '
+        'evidence). A hot spot on a marker, text, a ruler or the image border instead of anatomy suggests a '
+        f'shortcut. Captions give the truth, the prediction and its probability.</p>\n  {body}\n</section>\n'
     )

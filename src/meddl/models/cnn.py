@@ -63,12 +63,15 @@ class FastCNN(nn.Module):
         return self.head(self.features(x))
 
 
-@register_model("seed-cnn", "cnn", "The seed article's Keras CNN (3 conv blocks 32/64/128, Dense 1024)", "28-224")
+@register_model("seed-cnn", "cnn", "The seed article's Keras CNN (3 conv blocks 32/64/128, Dense 1024)", "28-224",
+                # the last conv block's activation, before its max-pool shrinks 28 px input to 1x1
+                cam_layer="features.7")
 def seed_cnn(in_channels: int, num_classes: int, image_size: int = 28) -> nn.Module:
     return SeedCNN(in_channels, num_classes, image_size)
 
 
-@register_model("fast-cnn", "cnn", "Small VGG-style CNN with batch-norm; the fast CPU default (~0.3M parameters)")
+@register_model("fast-cnn", "cnn", "Small VGG-style CNN with batch-norm; the fast CPU default (~0.3M parameters)",
+                cam_layer="features")
 def fast_cnn(in_channels: int, num_classes: int, image_size: int = 28) -> nn.Module:
     return FastCNN(in_channels, num_classes)
 
@@ -92,34 +95,41 @@ def _monai_resnet(depth: int, in_channels: int, num_classes: int, small_input: b
     )
 
 
-@register_model("resnet18-28", "cnn", "ResNet-18 for 28x28 input (3x3 stem, no max-pool), as in MedMNIST v2", "28-64")
+@register_model("resnet18-28", "cnn", "ResNet-18 for 28x28 input (3x3 stem, no max-pool), as in MedMNIST v2", "28-64",
+                cam_layer="layer4")
 def resnet18_28(in_channels: int, num_classes: int, image_size: int = 28) -> nn.Module:
     return _monai_resnet(18, in_channels, num_classes, small_input=True)
 
 
-@register_model("resnet18", "cnn", "Standard ResNet-18 (7x7 stride-2 stem, max-pool) for 128-224 input", "128-224")
+@register_model("resnet18", "cnn", "Standard ResNet-18 (7x7 stride-2 stem, max-pool) for 128-224 input", "128-224",
+                cam_layer="layer4")
 def resnet18(in_channels: int, num_classes: int, image_size: int = 224) -> nn.Module:
     return _monai_resnet(18, in_channels, num_classes, small_input=False)
 
 
-@register_model("resnet50-28", "cnn", "ResNet-50 for 28x28 input (3x3 stem, no max-pool), as in MedMNIST v2", "28-64")
+@register_model("resnet50-28", "cnn", "ResNet-50 for 28x28 input (3x3 stem, no max-pool), as in MedMNIST v2", "28-64",
+                cam_layer="layer4")
 def resnet50_28(in_channels: int, num_classes: int, image_size: int = 28) -> nn.Module:
     return _monai_resnet(50, in_channels, num_classes, small_input=True)
 
 
-@register_model("resnet50", "cnn", "Standard ResNet-50 (7x7 stride-2 stem, max-pool) for 128-224 input", "128-224")
+@register_model("resnet50", "cnn", "Standard ResNet-50 (7x7 stride-2 stem, max-pool) for 128-224 input", "128-224",
+                cam_layer="layer4")
 def resnet50(in_channels: int, num_classes: int, image_size: int = 224) -> nn.Module:
     return _monai_resnet(50, in_channels, num_classes, small_input=False)
 
 
-@register_model("densenet121", "cnn", "MONAI DenseNet-121 (2D), trained from scratch", "64-224")
+@register_model("densenet121", "cnn", "MONAI DenseNet-121 (2D), trained from scratch", "64-224",
+                cam_layer="class_layers.relu")
 def densenet121(in_channels: int, num_classes: int, image_size: int = 224) -> nn.Module:
     from monai.networks.nets import DenseNet121
 
     return DenseNet121(spatial_dims=2, in_channels=in_channels, out_channels=num_classes)
 
 
-@register_model("efficientnet-b0", "cnn", "MONAI EfficientNet-B0 (2D), trained from scratch", "64-224")
+@register_model("efficientnet-b0", "cnn", "MONAI EfficientNet-B0 (2D), trained from scratch", "64-224",
+                # not `_swish`: that one module runs after the stem as well, so its hooks would mix two layers
+                cam_layer="_bn1")
 def efficientnet_b0(in_channels: int, num_classes: int, image_size: int = 224) -> nn.Module:
     from monai.networks.nets import EfficientNetBN
 

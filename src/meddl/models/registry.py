@@ -20,6 +20,7 @@ class ModelInfo:
     family: str
     description: str
     input_size: str
+    cam_layer: str = ""
 
 
 @dataclass(frozen=True)
@@ -31,13 +32,19 @@ class _Entry:
 _MODELS: dict[str, _Entry] = {}
 
 
-def register_model(name: str, family: str, description: str, input_size: str = "any") -> Callable[[Builder], Builder]:
-    """Decorator: register `build(in_channels, num_classes, **kwargs) -> nn.Module` under `name`."""
+def register_model(
+    name: str, family: str, description: str, input_size: str = "any", cam_layer: str = ""
+) -> Callable[[Builder], Builder]:
+    """Decorator: register `build(in_channels, num_classes, **kwargs) -> nn.Module` under `name`.
+
+    `cam_layer` names the sub-module (as in `named_modules()`) whose output is the last spatial feature map: the
+    layer Grad-CAM explains. Leave it empty for a model without one; only occlusion can explain that model.
+    """
 
     def decorate(build: Builder) -> Builder:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
-        _MODELS[name] = _Entry(ModelInfo(name, family, description, input_size), build)
+        _MODELS[name] = _Entry(ModelInfo(name, family, description, input_size, cam_layer), build)
         return build
 
     return decorate
@@ -52,10 +59,20 @@ def list_models() -> list[ModelInfo]:
     return [_MODELS[name].info for name in sorted(_MODELS)]
 
 
-def create(name: str, in_channels: int, num_classes: int, **kwargs) -> nn.Module:
-    """Build model `name` for images with `in_channels` channels and `num_classes` outputs (logits)."""
+def model_info(name: str) -> ModelInfo:
+    """What model `name` is; a ConfigError lists the registered names if it is unknown."""
     _ensure_registered()
+    return _entry(name).info
+
+
+def _entry(name: str) -> _Entry:
     entry = _MODELS.get(name)
     if entry is None:
         raise ConfigError(f"unknown model {name!r}: expected one of {', '.join(sorted(_MODELS))}")
-    return entry.build(in_channels=in_channels, num_classes=num_classes, **kwargs)
+    return entry
+
+
+def create(name: str, in_channels: int, num_classes: int, **kwargs) -> nn.Module:
+    """Build model `name` for images with `in_channels` channels and `num_classes` outputs (logits)."""
+    _ensure_registered()
+    return _entry(name).build(in_channels=in_channels, num_classes=num_classes, **kwargs)

@@ -28,7 +28,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def load_classifier(path: str | Path):
-    """The `ImageClassifier` stored in a meddl checkpoint, in evaluation mode on the CPU."""
+    """The `ImageClassifier` stored in a meddl checkpoint, in evaluation mode on the CPU, with `privacy` set to the
+    differential-privacy record of a DP-trained checkpoint (None otherwise)."""
     from meddl.training.module import ImageClassifier
 
     path = Path(path)
@@ -43,4 +44,5 @@ def load_classifier(path: str | Path):
         raise MeddlError(f"{path}: not a meddl image-classifier checkpoint (no model/task/labels recorded)")
     model = ImageClassifier(**hparams)
     model.load_state_dict(raw["state_dict"])
+    model.privacy = raw.get("privacy")
     return model.eval()

@@ -2,6 +2,7 @@
 
 `fast` is the default: a small CNN with augmentation and a cosine schedule that reaches MedMNIST v2's published
 ResNet-18 figures on PneumoniaMNIST in a few minutes on a laptop CPU. `medmnist-v2` is the paper's protocol.
+`dp=True` trains with differential privacy (DP-SGD; see `meddl.training.privacy`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ class TrainConfig:
     num_workers: int = 0
     bootstrap: int = 1000
     preset: str = "fast"
+    # Differential privacy (DP-SGD): the run spends at most (epsilon, delta). delta None: derived from the training
+    # set size (see meddl.training.privacy.default_delta).
+    dp: bool = False
+    epsilon: float | None = None
+    delta: float | None = None
+    max_grad_norm: float = 1.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -52,6 +59,29 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
+        self._check_privacy()
+
+    def _check_privacy(self) -> None:
+        """DP options only make sense together, and only where Opacus' guarantee holds: one process, full precision."""
+        if not self.dp:
+            if self.epsilon is not None or self.delta is not None or self.max_grad_norm != 1.0:
+                raise ConfigError("epsilon, delta and max_grad_norm are differential-privacy options: add --dp "
+                                  "(dp=True) to train privately, or leave them out")
+            return
+        if self.epsilon is None:
+            raise ConfigError("--dp needs a privacy budget: --epsilon E (e.g. 1, 3 or 8; smaller is more private)")
+        if not 0 < self.epsilon < float("inf"):
+            raise ConfigError(f"epsilon must be a positive number, got {self.epsilon}")
+        if self.delta is not None and not 0 < self.delta < 1:
+            raise ConfigError(f"delta must be between 0 and 1 (exclusive), got {self.delta}")
+        if not self.max_grad_norm > 0:
+            raise ConfigError(f"max_grad_norm must be positive, got {self.max_grad_norm}")
+        if self.precision not in ("auto", "32", "32-true"):
+            raise ConfigError(f"--dp trains in full precision (Opacus' per-sample gradients are float32); "
+                              f"got precision {self.precision!r}: leave it out or use 32-true")
+        if self.devices not in ("auto", 1) or self.num_nodes != 1:
+            raise ConfigError(f"--dp trains in one process on one device (one privacy accountant); got devices "
+                              f"{self.devices!r} and num_nodes {self.num_nodes}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -17,13 +17,16 @@ from meddl.tasks import classification
 from meddl.training.augment import augment, policy_for
 
 MEAN, STD = 0.5, 0.5  # images in [0, 1] are mapped to [-1, 1], as in MedMNIST's own pipeline
+SELECTION_TIEBREAK = 1e-6  # far below any meaningful AUC difference
 
 
 class ImageClassifier(L.LightningModule):
     """A registered model trained for one image classification task.
 
     The hyper-parameters saved with the checkpoint (labels, task, channels, size, normalisation) are all that
-    `predict` and `export` need to use the model later without the dataset.
+    `predict` and `export` need to use the model later without the dataset. `dp=True` builds the DP-SGD
+    compatible variant of the architecture (GroupNorm for BatchNorm), so a private checkpoint rebuilds it on load;
+    `privacy` then holds what the run spent (see `meddl.training.privacy`).
     """
 
     def __init__(
@@ -46,10 +49,16 @@ class ImageClassifier(L.LightningModule):
         seed: int = 0,
         class_weights: list[float] | None = None,
         channels_last: bool = False,
+        dp: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
         self.net = create(model, in_channels, classification.n_outputs(task, len(labels)), image_size=image_size)
+        if dp:
+            from meddl.training.privacy import make_compatible
+
+            self.net = make_compatible(self.net)
+        self.privacy: dict | None = None
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.policy = policy_for(modality)
@@ -69,7 +78,8 @@ class ImageClassifier(L.LightningModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
         images = images.float().div_(255)
-        if self.trainer is not None and self.trainer.training and self.hparams.augment:
+        # an empty batch (Poisson sampling under DP-SGD) has nothing to augment
+        if self.trainer is not None and self.trainer.training and self.hparams.augment and len(images):
             generator = torch.Generator().manual_seed(
                 self.hparams.seed * 1_000_003 + self.current_epoch * 10_007 + self._batch_counter
             )
@@ -87,7 +97,12 @@ class ImageClassifier(L.LightningModule):
         # even though Lightning creates its data iterators at different moments when it restarts.
         torch.manual_seed(self.hparams.seed * 7_919 + self.current_epoch * 100_003 + batch_idx)
         images, labels = batch
-        loss = classification.loss(self.hparams.task, self(images), labels, self.class_weights)
+        logits = self(images)
+        if len(labels) == 0:
+            # Poisson sampling (DP-SGD) can draw an empty batch; its step must still happen (noise only), so the
+            # loss is a zero that keeps the graph, and there is nothing to log
+            return logits.sum() * 0.0
+        loss = classification.loss(self.hparams.task, logits, labels, self.class_weights)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
         return loss
 
@@ -112,6 +127,8 @@ class ImageClassifier(L.LightningModule):
         )
         auc = metrics["auc"] if metrics["auc"] is not None else float("nan")
         self.log("val_auc", float(auc), prog_bar=True, sync_dist=False)
+        # Model selection: AUC, with ties (common at AUC 1.0 on easy sets) broken by accuracy.
+        self.log("val_selection", float(auc) + SELECTION_TIEBREAK * float(metrics["acc"]), sync_dist=False)
         self.log("val_acc", float(metrics["acc"]), prog_bar=True, sync_dist=False)
 
     def configure_optimizers(self):

@@ -2,7 +2,7 @@
 
 The trainer owns devices, precision, checkpoints, logging and early stopping. Model selection is on validation AUC;
 `best.ckpt` and `last.ckpt` are written atomically, and `resume=True` continues from `last.ckpt` with the same data
-order and augmentation as an uninterrupted run.
+order and augmentation as an uninterrupted run. `config.dp` adds DP-SGD (`meddl.training.privacy`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class FitResult:
     best_epoch: int | None
     fit_seconds: float
     hardware: dict
+    privacy: dict | None = None
 
 
 def _history_callback():
@@ -46,7 +47,7 @@ def _history_callback():
                 return
             metrics = trainer.callback_metrics
             row = {"epoch": trainer.current_epoch + 1, "lr": trainer.optimizers[0].param_groups[0]["lr"]}
-            for key in ("train_loss", "val_loss", "val_auc", "val_acc"):
+            for key in ("train_loss", "val_loss", "val_auc", "val_acc", "val_selection"):
                 if key in metrics:
                     row[key] = float(metrics[key])
             self.rows = [r for r in self.rows if r["epoch"] != row["epoch"]] + [row]
@@ -72,7 +73,10 @@ def _quiet_lightning() -> None:
 
 def resolve_precision(config: TrainConfig) -> tuple[str, bool]:
     """bf16 mixed precision with channels-last where the hardware runs bf16 natively (a GPU, or a CPU with AVX-512
-    bf16/AMX: 2-5x faster here), full precision elsewhere; explicit settings in the config win."""
+    bf16/AMX: 2-5x faster here), full precision elsewhere; explicit settings in the config win. DP-SGD runs in
+    full precision: Opacus computes per-sample gradients from the layers' saved activations, which are float32."""
+    if config.dp and config.precision == "auto":
+        return "32-true", bool(config.channels_last)
     on_gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
     native_bf16 = on_gpu or (config.accelerator in ("auto", "cpu") and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     precision = config.precision if config.precision != "auto" else ("bf16-mixed" if native_bf16 else "32-true")
@@ -110,6 +114,10 @@ def fit(
     last = checkpoint_dir / "last.ckpt"
     if resume and not last.is_file():
         raise MeddlError(f"--resume: no {last} to continue from; start without --resume")
+    if resume:
+        from meddl.training.privacy import check_resume
+
+        check_resume(last, config.dp)
     _quiet_lightning()
     L.seed_everything(config.seed, workers=True, verbose=False)
     precision, channels_last = resolve_precision(config)
@@ -133,6 +141,7 @@ def fit(
         seed=config.seed,
         class_weights=class_weights(data.labels["train"], info.task, info.n_classes) if config.class_weights else None,
         channels_last=channels_last,
+        dp=config.dp,
     )
     train_loader = make_loader(
         ImageTensorDataset(data.images["train"], data.labels["train"]),
@@ -144,10 +153,17 @@ def fit(
     val_loader = make_loader(
         ImageTensorDataset(data.images["val"], data.labels["val"]), max(config.batch_size, 256), shuffle=False
     )
+    privacy = None
+    if config.dp:
+        from meddl.training.privacy import DifferentialPrivacy, check_trainable
+
+        check_trainable(module.net, config.model, info.n_channels, config.size)
+        privacy = DifferentialPrivacy(config, train_loader)
+        train_loader = privacy.loader
     best = ModelCheckpoint(
         dirpath=checkpoint_dir,
         filename="best",
-        monitor="val_auc",
+        monitor="val_selection",
         mode="max",
         save_top_k=1,
         enable_version_counter=False,
@@ -160,9 +176,9 @@ def fit(
         save_on_train_epoch_end=True,
     )
     history = _history_callback()
-    all_callbacks = [best, latest, history, *(callbacks or [])]
+    all_callbacks = [best, latest, history, *([privacy] if privacy is not None else []), *(callbacks or [])]
     if config.patience:
-        all_callbacks.append(EarlyStopping(monitor="val_auc", mode="max", patience=config.patience))
+        all_callbacks.append(EarlyStopping(monitor="val_selection", mode="max", patience=config.patience))
     # A resumed run logs beside the first one instead of over it (Lightning's CSV logger clears its folder).
     version = "" if not resume else next(f"resumed-{n}" for n in range(1, 1000)
                                          if not (output_dir / "logs" / f"resumed-{n}").exists())
@@ -178,7 +194,7 @@ def fit(
     trainer = L.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
-        devices=config.devices,
+        devices=1 if config.dp else config.devices,
         num_nodes=config.num_nodes,
         precision=precision,
         callbacks=all_callbacks,
@@ -213,6 +229,13 @@ def fit(
     best_path = Path(best.best_model_path) if best.best_model_path else last
     best_epoch = None
     if history.rows and best.best_model_score is not None:
-        scores = [r.get("val_auc", float("-inf")) for r in history.rows]
+        scores = [r.get("val_selection", float("-inf")) for r in history.rows]
         best_epoch = history.rows[int(np.nanargmax(scores))]["epoch"]
-    return FitResult(best_path, last, history.rows, best_epoch, elapsed, hardware)
+    summary = None
+    if privacy is not None:
+        from meddl.training.privacy import record_final
+
+        summary = privacy.summary()
+        if best_path != last:
+            record_final(best_path, summary)
+    return FitResult(best_path, last, history.rows, best_epoch, elapsed, hardware, summary)

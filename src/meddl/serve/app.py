@@ -1,0 +1,207 @@
+"""The HTTP API and web page: `create_app` builds the FastAPI app, `run_server` serves it with uvicorn.
+
+    GET  /            the web page (no key needed; it asks for the key and sends it with each call)
+    GET  /healthz     liveness (no key needed)
+    GET  /v1/model    the model card: dataset, labels, task, test metrics with 95% CIs, privacy (epsilon) if any
+    POST /v1/predict  multipart `file` (PNG, JPEG or DICOM) -> class probabilities, label, model id, threshold
+    POST /v1/explain  multipart `file` [?method=gradcam&target=label] -> heatmap overlay PNG
+    GET  /openapi.json
+
+Every /v1/ call needs the `X-API-Key` header. Every error is JSON ``{"error": code, "detail": sentence}``: 4xx for
+anything the client sent (bad key, too large, not an image, a decompression bomb), 500 only for a server fault.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+from importlib import resources
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, File, Query, Security, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from meddl.errors import MeddlError
+from meddl.serve.security import (
+    API_KEY_HEADER,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    SecurityHeadersMiddleware,
+    key_matches,
+    resolve_api_key,
+)
+from meddl.serve.service import ServedModel, load_served_model
+from meddl.serve.uploads import MAX_PIXELS, UploadError, decode_upload
+
+DEFAULT_MAX_UPLOAD_MB = 20
+OVERLAY_SIZE = 224
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
+               422: "invalid_request", 500: "internal_error"}
+log = logging.getLogger("meddl.serve")
+
+
+class PredictResponse(BaseModel):
+    label: str
+    probabilities: dict[str, float]
+    model_id: str
+    threshold: float
+    task: str
+    input: dict
+
+
+def error(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def _page() -> tuple[str, str]:
+    """The page and a Content-Security-Policy that allows exactly its own inline script and style, nothing else."""
+    html = resources.files("meddl.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+
+    def hashes(tag: str) -> str:
+        bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.S)
+        return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in bodies)
+
+    policy = (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
+              "img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+              "frame-ancestors 'none'")
+    return html, policy
+
+
+def create_app(
+    model: str | Path | ServedModel,
+    api_key: str | None = None,
+    backend: str = "onnx",
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    max_pixels: int = MAX_PIXELS,
+) -> FastAPI:
+    """The FastAPI app serving `model` (a .ckpt, a .onnx, or an already loaded `ServedModel`).
+
+    `api_key` defaults to $MEDDL_API_KEY, else a random key (read it back from ``app.state.api_key``).
+    """
+    served = model if isinstance(model, ServedModel) else load_served_model(model, backend)
+    key, generated = resolve_api_key(api_key)
+    html, policy = _page()
+    app = FastAPI(title="meddl", version="1", docs_url=None, redoc_url=None,
+                  description=f"Medical image classifier {served.metadata.get('model')} trained on "
+                              f"{served.metadata.get('dataset')}. Send the API key in the {API_KEY_HEADER} header.")
+    app.state.served, app.state.api_key, app.state.api_key_generated = served, key, generated
+    app.add_middleware(BodyLimitMiddleware, max_bytes=int(max_upload_mb * 1024 * 1024))
+    app.add_middleware(ApiKeyMiddleware, api_key=key)  # before the body limit: a request without the key is never read
+    app.add_middleware(SecurityHeadersMiddleware)
+    _add_error_handlers(app)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse(html, headers={"Content-Security-Policy": policy})
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="the server's API key")
+
+    def require_key(given: str | None = Security(header)) -> None:  # the middleware has checked; this documents
+        if not key_matches(given, key):
+            raise HTTPException(401, f"missing or wrong {API_KEY_HEADER} header")
+
+    v1 = APIRouter(prefix="/v1", dependencies=[Security(require_key)])
+
+    @v1.get("/model")
+    def model_card() -> dict:
+        return served.card()
+
+    @v1.post("/predict", response_model=PredictResponse)
+    def predict(file: UploadFile = File(..., description="PNG, JPEG or DICOM image")) -> dict:
+        decoded = decode_upload(file.file.read(), file.filename or "", max_pixels)
+        outcome = served.predict(served.prepare(decoded.pixels))
+        height, width, channels = decoded.pixels.shape
+        return {"label": outcome.label, "probabilities": outcome.probabilities, "model_id": served.model_id,
+                "threshold": float(served.metadata.get("decision_threshold", 0.5)), "task": served.metadata["task"],
+                "input": {"format": decoded.format, "width": width, "height": height, "channels": channels}}
+
+    @v1.post("/explain", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+    def explain(
+        file: UploadFile = File(..., description="PNG, JPEG or DICOM image"),
+        method: str | None = Query(None, description="gradcam (default for a checkpoint) or occlusion"),
+        target: str | None = Query(None, description="class name or index (default: the predicted class)"),
+    ) -> Response:
+        from meddl.explain import overlay_png
+
+        decoded = decode_upload(file.file.read(), file.filename or "", max_pixels)
+        image = served.prepare(decoded.pixels)
+        index = _target_index(target, served) if target is not None else served.predict(image).index
+        chosen = method or served.explain_methods[0]
+        heatmap = served.explain(image, chosen, index)
+        name = served.metadata["labels"][index]
+        return Response(overlay_png(image, heatmap, size=OVERLAY_SIZE), media_type="image/png",
+                        headers={"X-Meddl-Method": chosen, "X-Meddl-Target": quote(name),
+                                 "X-Meddl-Model-Id": served.model_id})
+
+    app.include_router(v1)
+    return app
+
+
+def _target_index(target: str, served: ServedModel) -> int:
+    labels = list(served.metadata["labels"])
+    if target in labels:
+        return labels.index(target)
+    if target.isdigit() and int(target) < len(labels):
+        return int(target)
+    raise UploadError(422, "invalid_target", f"target {target!r} is not a class of this model; expected one of "
+                      f"{', '.join(labels)} or an index below {len(labels)}")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(UploadError)
+    async def upload_error(request, exc: UploadError):
+        return error(exc.status, exc.error, exc.detail)
+
+    @app.exception_handler(MeddlError)
+    async def meddl_error(request, exc: MeddlError):  # e.g. an unknown explanation method
+        return error(422, "invalid_request", str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, exc: HTTPException):
+        return error(exc.status_code, ERROR_CODES.get(exc.status_code, "error"), str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return error(422, "invalid_request", problems)
+
+    @app.exception_handler(Exception)
+    async def server_error(request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error(500, "internal_error", f"unexpected server error ({type(exc).__name__}); see the server log")
+
+
+def run_server(
+    model: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    backend: str = "onnx",
+) -> None:
+    """Serve `model` with uvicorn until interrupted; prints the URL, and the API key once if it was generated."""
+    import uvicorn
+
+    app = create_app(model, api_key=api_key, backend=backend, max_upload_mb=max_upload_mb)
+    served = app.state.served
+    print(f"meddl: serving {served.path.name} ({served.model_id}, predictions on {served.backend}) at "
+          f"http://{host}:{port}/  (API at /v1/, schema at /openapi.json)", flush=True)
+    if app.state.api_key_generated:
+        print(f"meddl: API key (generated for this run; fix one with --api-key or $MEDDL_API_KEY): "
+              f"{app.state.api_key}", flush=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print("meddl: warning: plain HTTP on a non-loopback address; put a TLS proxy in front of it", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, limit_concurrency=64,
+                timeout_keep_alive=5)

@@ -1,0 +1,155 @@
+"""The model behind the HTTP API: a predictor for /v1/predict, an explainer for /v1/explain, and an id.
+
+Serving a checkpoint runs predictions on ONNX Runtime (through the verified export, `--backend onnx`, the default)
+or eagerly in PyTorch (`--backend torch`); either way the PyTorch module is kept for Grad-CAM. Serving a bare
+.onnx file needs no PyTorch model: /v1/explain then computes occlusion sensitivity through ONNX Runtime, which
+only needs predictions, at the cost of a few dozen forward passes per image (49 occluded copies in one batch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from meddl.errors import ConfigError, MeddlError
+
+SERVE_BACKENDS = ("onnx", "torch")
+OCCLUSION_GRID = 7  # occluded positions per axis
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One image's prediction, as /v1/predict returns it."""
+
+    label: str
+    probabilities: dict[str, float]
+    index: int  # the class index explanations default to
+
+
+@dataclass
+class ServedModel:
+    path: Path
+    model_id: str
+    backend: str
+    predictor: object  # meddl.serve.predictor.Predictor
+    module: object | None  # the PyTorch ImageClassifier, or None for a bare ONNX file
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def metadata(self) -> dict:
+        return self.predictor.metadata
+
+    @property
+    def explain_methods(self) -> list[str]:
+        if self.module is None:
+            return ["occlusion"]
+        from meddl.explain import METHODS
+
+        return list(METHODS)
+
+    def card(self) -> dict:
+        """The model card: what the model takes and returns, the dataset, test metrics with CIs, privacy."""
+        card = {"model_id": self.model_id, "backend": self.backend, "explain_methods": self.explain_methods,
+                **self.metadata}
+        return _finite(card)
+
+    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+        from meddl.serve.predictor import prepare
+
+        return prepare(pixels, self.metadata)
+
+    def predict(self, image: np.ndarray) -> Outcome:
+        """`image`: uint8 (size, size, channels), already prepared."""
+        probs = np.asarray(self.predictor.predict(image[None]), dtype=np.float64)[0]
+        labels, task = list(self.metadata["labels"]), self.metadata["task"]
+        threshold = float(self.metadata.get("decision_threshold", 0.5))
+        if task == "multi-label":
+            chosen = [name for name, p in zip(labels, probs) if p > threshold]
+            label, index = "|".join(chosen), int(np.argmax(probs))
+        elif task == "binary":
+            index = int(probs[1] > threshold)
+            label = labels[index]
+        else:
+            index = int(np.argmax(probs))
+            label = labels[index]
+        return Outcome(label, {name: round(float(p), 6) for name, p in zip(labels, probs)}, index)
+
+    def explain(self, image: np.ndarray, method: str, target: int) -> np.ndarray:
+        """A heatmap (size, size) in [0, 1] for class `target` of a prepared image."""
+        if method not in self.explain_methods:
+            raise ConfigError(f"explanation method {method!r} is not available for this model; expected one of "
+                              f"{', '.join(self.explain_methods)}"
+                              + (" (Grad-CAM needs the checkpoint: serve the .ckpt)" if self.module is None else ""))
+        if self.module is None:
+            return occlusion_map(self.predictor.predict, image, target)
+        from meddl.explain import explain_images
+
+        with self._lock:  # hook-based explanations share the module's state: one at a time
+            return np.asarray(explain_images(self.module, image[None], method=method, target=target))[0]
+
+
+def occlusion_map(predict, image: np.ndarray, target: int, grid: int = OCCLUSION_GRID) -> np.ndarray:
+    """Occlusion sensitivity through any predict function: slide a grey square (a quarter of the side) over a
+    grid x grid lattice, score how much the target's probability drops, average the drops per pixel."""
+    size = image.shape[0]
+    patch = max(1, round(size / 4))
+    starts = np.unique(np.linspace(0, size - patch, grid).round().astype(int))
+    fill = np.round(image.reshape(-1, image.shape[2]).mean(axis=0)).astype(np.uint8)
+    batch = [image]
+    for top in starts:
+        for left in starts:
+            occluded = image.copy()
+            occluded[top : top + patch, left : left + patch] = fill
+            batch.append(occluded)
+    probs = np.asarray(predict(np.stack(batch)))[:, target]
+    drops = np.clip(probs[0] - probs[1:], 0, None)
+    heat, cover = np.zeros((size, size)), np.zeros((size, size))
+    for drop, (top, left) in zip(drops, ((t, l) for t in starts for l in starts)):
+        heat[top : top + patch, left : left + patch] += drop
+        cover[top : top + patch, left : left + patch] += 1
+    heat = heat / np.maximum(cover, 1)
+    return (heat / heat.max() if heat.max() > 0 else heat).astype(np.float32)
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: an undefined metric (say AUC on a one-class test set) is sent as null."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def file_id(path: Path) -> str:
+    """A short content hash of the model file: clients can tell which exact model answered."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()[:16]}"
+
+
+def load_served_model(model: str | Path, backend: str = "onnx") -> ServedModel:
+    """Load a .ckpt (predict on `backend`, Grad-CAM on the PyTorch module) or a .onnx export (ONNX Runtime only)."""
+    from meddl.serve.predictor import TorchPredictor, load_predictor
+
+    path = Path(model)
+    if backend not in SERVE_BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; expected one of {', '.join(SERVE_BACKENDS)}")
+    if not path.is_file():
+        raise MeddlError(f"model {path} not found (expected a meddl .ckpt checkpoint or .onnx export)")
+    predictor = load_predictor(path, backend=backend)
+    if isinstance(predictor, TorchPredictor):
+        module = predictor.module
+    elif path.suffix.lower() == ".onnx":
+        module = None
+    else:
+        module = TorchPredictor(path).module
+    return ServedModel(path, file_id(path), backend, predictor, module)
