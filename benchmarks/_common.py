@@ -79,6 +79,11 @@ def describe(env: dict) -> str:
             f"{env['torch_threads']}, native bf16 {'yes' if env['cpu_native_bf16'] else 'no'}){gpu}")
 
 
+def arguments(args) -> dict:
+    """The parsed command-line arguments, JSON-ready (paths as strings), to record how a run was made."""
+    return {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
+
+
 def write_json(path: Path, payload: dict) -> None:
     """Write through a temporary file so an interrupted run never leaves half a JSON file."""
     path.parent.mkdir(parents=True, exist_ok=True)

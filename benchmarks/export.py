@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import RESULTS, describe, environment, table, write_json
+from _common import RESULTS, arguments, describe, environment, table, write_json
 
 HEADER = ["backend", "threads", "batch-1 median ms", "batch-1 p99 ms", "batch-{b} img/s (median)", "img/s range"]
 
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                   "weights": str(args.checkpoint) if args.checkpoint else "fresh (seed 0)"},
         "method": "Predictor.predict on uint8 NHWC (preprocessing + model + probabilities); backends alternate in "
                   "rounds after warm-up; each thread setting applied to both backends",
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "config": arguments(args),
         "export_seconds": round(export_seconds, 2),
         "export_max_abs_diff": exported.max_abs_diff,
         "backend_agreement_max_abs_diff": agreement,

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import RESULTS, describe, environment, table, write_json
+from _common import RESULTS, arguments, describe, environment, table, write_json
 
 BACKENDS = ("onnx", "torch")
 
@@ -219,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         print("onnx/torch requests per second: " + ", ".join(f"{k} client(s) {v}" for k, v in ratios.items()))
     payload = {"environment": env, "checkpoint": str(args.checkpoint) if args.checkpoint else "breastmnist, 1 epoch",
                "image": "28x28 grey PNG (BreastMNIST test images)", "endpoint": "/v1/predict",
-               "config": {key_: (str(value) if isinstance(value, Path) else value)
-                          for key_, value in vars(args).items()},
+               "config": arguments(args),
                "results": results, "onnx_over_torch_rps": ratios}
     write_json(args.output, payload)
     print(f"\nwritten: {args.output}")

@@ -27,7 +27,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from _common import RESULTS, describe, environment, table, write_json
+from _common import RESULTS, arguments, describe, environment, table, write_json
 
 DATASET = "pneumoniamnist"
 TARGET_RATIO = 0.9
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "benchmark": "throughput",
         "dataset": DATASET,
-        "settings": {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()},
+        "settings": arguments(args),
         "environment": env,
         "torch_threads": threads,
         "method": method,
