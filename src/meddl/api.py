@@ -36,29 +36,40 @@ def train(
     output_dir: str | Path,
     model: str | None = None,
     data_dir: str | Path | None = None,
-    preset: str = "fast",
+    preset: str | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
     callbacks: list | None = None,
     **options,
 ) -> RunResult:
-    """Train a model on `dataset` (a registered name or a folder/CSV of images), evaluate it on the test split,
-    and write checkpoints, metrics.json and report.html into `output_dir`.
+    """Train a model on `dataset` (a registered name, or a path to your own images, ECG records or text), evaluate
+    it on the test split, and write checkpoints, metrics.json and report.html into `output_dir`.
 
-    Example: ``meddl.train("pneumoniamnist", "runs/pneu", epochs=20)``.
+    `preset` and `model` default to what suits the dataset (`meddl datasets`): a small CNN for images, a CNN+LSTM for
+    ECG beats, a BiLSTM for text. `data_options` configures ECG and text loaders. Example:
+    ``meddl.train("pneumoniamnist", "runs/pneu", epochs=20)`` or
+    ``meddl.train("mitdb", "runs/ecg", data_options={"split": "intra-patient"})``.
     """
     from meddl.data import load_dataset
-    from meddl.evaluate.evaluation import evaluate_module
-    from meddl.training.checkpoints import load_classifier
+    from meddl.data.types import ImageSplits
     from meddl.training.config import make_config
-    from meddl.training.trainer import fit
 
     start = time.perf_counter()
-    config = make_config(dataset, preset=preset, model=model, **options)
+    default_preset, default_model = dataset_defaults(dataset)
+    config = make_config(dataset, preset=preset or default_preset, model=model or default_model, **options)
     output = Path(output_dir)
     _prepare_output_dir(output, resume, overwrite)
-    data = load_dataset(dataset, size=config.size, data_dir=data_dir, seed=config.seed)
+    data = load_dataset(dataset, size=config.size, data_dir=data_dir, seed=config.seed, options=config.data_options)
+    if not isinstance(data, ImageSplits):
+        from meddl.training.sequence_runs import train_sequences
+
+        return train_sequences(config, data, output, resume=resume, callbacks=callbacks, progress=progress,
+                               started_at=start)
+    from meddl.evaluate.evaluation import evaluate_module
+    from meddl.training.checkpoints import load_classifier
+    from meddl.training.trainer import fit
+
     result = fit(config, data, output, resume=resume, callbacks=callbacks, progress=progress)
     module = load_classifier(result.best_checkpoint)
     return evaluate_module(
@@ -74,6 +85,24 @@ def train(
         n_bootstrap=config.bootstrap,
         seed=config.seed,
     )
+
+
+def dataset_defaults(dataset: str) -> tuple[str, str | None]:
+    """The preset and model `meddl train` uses for `dataset` when the user names none: the dataset's own for a
+    registered set, by layout for the user's own data (WFDB records: ECG; RCT text: text; else images)."""
+    from meddl.data.ecg import is_wfdb_folder
+    from meddl.data.registry import dataset_info, is_user_dataset
+    from meddl.data.text import is_rct_text
+
+    if is_user_dataset(dataset):
+        path = Path(dataset).expanduser()
+        if is_wfdb_folder(path):
+            return "ecg", None
+        if is_rct_text(path):
+            return "text", None
+        return "fast", None
+    info = dataset_info(dataset)
+    return info.default_preset or "fast", info.default_model or None
 
 
 def evaluate(

@@ -78,6 +78,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         options["deterministic"] = True
     if args.dp:
         options["dp"] = True
+    if args.option:
+        options["data_options"] = _data_options(args.option)
     result = train(args.dataset, output_dir, model=args.model, data_dir=args.data_dir, preset=args.preset,
                    resume=args.resume, overwrite=args.overwrite, **options)
     _print_result(result)
@@ -143,6 +145,21 @@ def cmd_deid(args: argparse.Namespace) -> None:
     print(result.summary())
 
 
+def _data_options(pairs: list[str]) -> dict:
+    """`--option key=value` pairs as a dict; values read as YAML scalars (true, 0.25, intra-patient)."""
+    import yaml
+
+    from meddl.errors import ConfigError
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE, e.g. --option split=intra-patient")
+        options[key.strip().replace("-", "_")] = yaml.safe_load(value) if value.strip() else ""
+    return options
+
+
 def _devices(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
@@ -162,9 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default runs/DATASET)")
     train.add_argument("--data-dir", type=Path, help="folder holding dataset files (default $MEDDL_DATA_DIR, then the "
                        "download cache)")
-    train.add_argument("--model", help="registered model (see `meddl models`); default from the preset")
-    train.add_argument("--preset", default="fast", choices=["fast", "medmnist-v2"],
-                       help="fast: quick CPU default; medmnist-v2: the paper's ResNet protocol (100 epochs)")
+    train.add_argument("--model", help="registered model (see `meddl models`); default: the dataset's own")
+    train.add_argument("--preset", choices=["fast", "medmnist-v2", "ecg", "text", "lm"],
+                       help="default: the dataset's own. fast: quick CPU default for images; medmnist-v2: the "
+                       "paper's ResNet protocol (100 epochs); ecg, text, lm: ECG beats, text classification, "
+                       "language model")
+    train.add_argument("--option", "-O", action="append", metavar="KEY=VALUE",
+                       help="ECG/text loader option, repeatable (e.g. -O split=intra-patient -O rr_features=true; "
+                       "-O tokenizer=char); `meddl datasets` describes each set")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, help="learning rate")

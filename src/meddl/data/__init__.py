@@ -7,11 +7,13 @@ from meddl.data.registry import (
     load_dataset,
     register_dataset,
 )
-from meddl.data.types import DatasetInfo, ImageSplits
+from meddl.data.types import DatasetInfo, ImageSplits, SignalSplits, TextSplits
 
 __all__ = [
     "DatasetInfo",
     "ImageSplits",
+    "SignalSplits",
+    "TextSplits",
     "dataset_info",
     "get_dataset",
     "list_datasets",

@@ -1,7 +1,8 @@
 """The one registry of datasets.
 
-Each source module registers its datasets with `register_dataset` next to their definitions; `get_dataset` builds
-any of them by name, and a path to a folder or CSV of the user's own images works wherever a name does.
+Each source module registers its datasets with `register_dataset` next to their definitions; `load_dataset` builds
+any of them by name, and a path to the user's own data works wherever a name does: a folder or CSV of images, a
+MedMNIST-layout `.npz`, a folder of WFDB ECG records, or PubMed RCT-format text.
 """
 
 from __future__ import annotations
@@ -9,12 +10,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Union
 
-from meddl.data.types import DatasetInfo, ImageSplits
+from meddl.data.types import DatasetInfo, ImageSplits, SignalSplits, TextSplits
 from meddl.errors import DataError
 
-Loader = Callable[[Path | None, int], ImageSplits]
+Splits = Union[ImageSplits, SignalSplits, TextSplits]
+# Image sets: load(data_dir, size). ECG and text sets: load(data_dir, seed=..., **options), the options checked by
+# the source module's own typed dataclass.
+Loader = Callable[..., Splits]
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ _REGISTRY: dict[str, RegisteredDataset] = {}
 
 
 def register_dataset(info: DatasetInfo, load: Loader) -> None:
-    """Add a dataset under `info.name`; `load(data_dir, size)` returns all its splits."""
+    """Add a dataset under `info.name`; `load` returns all its splits (see `Loader`)."""
     if info.name in _REGISTRY:
         raise ValueError(f"dataset {info.name!r} is registered twice")
     _REGISTRY[info.name] = RegisteredDataset(info, load)
@@ -35,7 +39,7 @@ def register_dataset(info: DatasetInfo, load: Loader) -> None:
 
 def _ensure_sources_registered() -> None:
     # Importing a source module registers its datasets.
-    from meddl.data import medmnist  # noqa: F401
+    from meddl.data import ecg, medmnist, text  # noqa: F401
 
 
 def list_datasets() -> list[DatasetInfo]:
@@ -51,7 +55,8 @@ def dataset_info(name: str) -> DatasetInfo:
     except KeyError:
         raise DataError(
             f"unknown dataset {name!r}: expected one of {', '.join(sorted(_REGISTRY))}, "
-            "or a path to a folder of class sub-folders or a CSV of path,label"
+            "or a path to your own data (a folder of class sub-folders, a CSV of path,label, a MedMNIST-layout .npz, "
+            "a folder of WFDB records, or PubMed RCT text)"
         ) from None
 
 
@@ -62,12 +67,36 @@ def default_data_dir() -> Path | None:
 
 
 def is_user_dataset(name: str) -> bool:
-    """True when `name` points at the user's own images (a folder or a CSV file) rather than a registered set."""
+    """True when `name` points at the user's own data (a folder or a file) rather than a registered set."""
     _ensure_sources_registered()
     if name.lower() in _REGISTRY:
         return False
     path = Path(name).expanduser()
-    return path.is_dir() or path.suffix.lower() == ".csv" or os.sep in name
+    return path.is_dir() or path.suffix.lower() in (".csv", ".npz", ".txt") or os.sep in name
+
+
+def _load_user_data(path: Path, size: int, seed: int, options: dict) -> Splits:
+    """The user's own data, recognised by its layout: WFDB records (*.hea), RCT text (*.txt), an .npz, or images."""
+    from meddl.data.ecg import is_wfdb_folder
+    from meddl.data.text import is_rct_text
+
+    if path.suffix.lower() == ".npz":
+        from meddl.data.npz import load_npz
+
+        return load_npz(path, size=size)
+    if is_wfdb_folder(path):
+        from meddl.data.ecg import load_user_records
+
+        return load_user_records(path, seed=seed, **options)
+    if is_rct_text(path):
+        from meddl.data.text import load_rct
+
+        return load_rct(path, seed=seed, **options)
+    if options:
+        raise DataError(f"{path}: options {', '.join(sorted(options))} apply to ECG or text data, not to images")
+    from meddl.data.folders import load_user_images
+
+    return load_user_images(path, size=size, seed=seed)
 
 
 def load_dataset(
@@ -75,21 +104,27 @@ def load_dataset(
     size: int = 28,
     data_dir: str | Path | None = None,
     seed: int = 0,
-) -> ImageSplits:
-    """Load every split of a registered dataset, or of a user's folder/CSV of images, into memory.
+    options: dict | None = None,
+) -> Splits:
+    """Load every split of a registered dataset, or of the user's own data, into memory.
 
     `data_dir` (or MEDDL_DATA_DIR) is where registered sets are looked for and downloaded to. For a user's
     folder or CSV without an official split, a seeded stratified split is made and saved beside the data.
+    `options` configure ECG and text loaders (e.g. beat window, split scheme, tokenisation); images take `size`.
     """
     directory = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    options = dict(options or {})
     if is_user_dataset(name):
-        from meddl.data.folders import load_user_images
-
-        return load_user_images(Path(name).expanduser(), size=size, seed=seed)
+        return _load_user_data(Path(name).expanduser(), size, seed, options)
     entry = _REGISTRY.get(name.lower())
     if entry is None:
         dataset_info(name)  # raises the clear error
     assert entry is not None
+    if entry.info.kind != "image":
+        return entry.load(directory, seed=seed, **options)
+    if options:
+        raise DataError(f"{entry.info.name}: options {', '.join(sorted(options))} apply to ECG or text data, "
+                        "not to images")
     if size not in entry.info.sizes:
         raise DataError(f"{entry.info.name}: size {size} is not offered; expected one of {entry.info.sizes}")
     return entry.load(directory, size)
@@ -102,6 +137,8 @@ def get_dataset(
     from meddl.data.tensors import to_tensor_dataset
 
     splits = load_dataset(name, size=size, data_dir=data_dir, seed=seed)
+    if not isinstance(splits, ImageSplits):
+        raise DataError(f"{name} holds {splits.info.kind} data, not images")
     if split not in splits.images:
         raise DataError(f"{name}: no split {split!r}; expected one of {sorted(splits.images)}")
     return to_tensor_dataset(splits.images[split], splits.labels[split])

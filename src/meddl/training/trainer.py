@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +47,9 @@ def _history_callback():
                 return
             metrics = trainer.callback_metrics
             row = {"epoch": trainer.current_epoch + 1, "lr": trainer.optimizers[0].param_groups[0]["lr"]}
-            for key in ("train_loss", "val_loss", "val_auc", "val_acc", "val_selection"):
-                if key in metrics:
-                    row[key] = float(metrics[key])
+            for key, value in sorted(metrics.items()):  # every epoch-level train_*/val_* figure the module logs
+                if key.startswith(("train_", "val_")) and getattr(value, "numel", lambda: 1)() == 1:
+                    row[key] = float(value)
             self.rows = [r for r in self.rows if r["epoch"] != row["epoch"]] + [row]
 
         def state_dict(self) -> dict:
@@ -102,23 +102,16 @@ def fit(
     callbacks: list | None = None,
     progress: bool = True,
 ) -> FitResult:
-    """Train `config.model` on `data` and return where the best and last checkpoints are."""
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
-
-    from meddl.training.checkpoints import AtomicCheckpointIO
+    """Train `config.model` on the images in `data` and return where the best and last checkpoints are."""
     from meddl.training.module import ImageClassifier
 
-    checkpoint_dir = output_dir / "checkpoints"
-    last = checkpoint_dir / "last.ckpt"
-    if resume and not last.is_file():
-        raise MeddlError(f"--resume: no {last} to continue from; start without --resume")
-    if resume:
+    last = output_dir / "checkpoints" / "last.ckpt"
+    if resume and last.is_file():
         from meddl.training.privacy import check_resume
 
         check_resume(last, config.dp)
-    _quiet_lightning()
+    import lightning as L
+
     L.seed_everything(config.seed, workers=True, verbose=False)
     precision, channels_last = resolve_precision(config)
     info = data.info
@@ -160,6 +153,50 @@ def fit(
         check_trainable(module.net, config.model, info.n_channels, config.size)
         privacy = DifferentialPrivacy(config, train_loader)
         train_loader = privacy.loader
+    result = fit_module(
+        config, module, train_loader, val_loader, output_dir, resume=resume,
+        callbacks=[*([privacy] if privacy is not None else []), *(callbacks or [])], progress=progress,
+        precision=precision, channels_last=channels_last,
+    )
+    if privacy is None:
+        return result
+    from meddl.training.privacy import record_final
+
+    summary = privacy.summary()
+    if result.best_checkpoint != result.last_checkpoint:
+        record_final(result.best_checkpoint, summary)
+    return replace(result, privacy=summary)
+
+
+def fit_module(
+    config: TrainConfig,
+    module,
+    train_loader,
+    val_loader,
+    output_dir: Path,
+    resume: bool = False,
+    callbacks: list | None = None,
+    progress: bool = True,
+    precision: str | None = None,
+    channels_last: bool = False,
+) -> FitResult:
+    """Train any meddl LightningModule (images, ECG, text) with the shared machinery: seeded, best checkpoint on the
+    `val_selection` the module logs (higher is better), `last.ckpt` every epoch, atomic saves, resume, early
+    stopping, CSV/TensorBoard logs and a per-epoch history of every `train_*`/`val_*` figure. The caller seeds
+    (`lightning.seed_everything(config.seed)`) before it builds the module, so the initial weights repeat."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from meddl.training.checkpoints import AtomicCheckpointIO
+
+    checkpoint_dir = output_dir / "checkpoints"
+    last = checkpoint_dir / "last.ckpt"
+    if resume and not last.is_file():
+        raise MeddlError(f"--resume: no {last} to continue from; start without --resume")
+    _quiet_lightning()
+    if precision is None:
+        precision, channels_last = resolve_precision(config)
     best = ModelCheckpoint(
         dirpath=checkpoint_dir,
         filename="best",
@@ -176,7 +213,7 @@ def fit(
         save_on_train_epoch_end=True,
     )
     history = _history_callback()
-    all_callbacks = [best, latest, history, *([privacy] if privacy is not None else []), *(callbacks or [])]
+    all_callbacks = [best, latest, history, *(callbacks or [])]
     if config.patience:
         all_callbacks.append(EarlyStopping(monitor="val_selection", mode="max", patience=config.patience))
     # A resumed run logs beside the first one instead of over it (Lightning's CSV logger clears its folder).
@@ -231,11 +268,4 @@ def fit(
     if history.rows and best.best_model_score is not None:
         scores = [r.get("val_selection", float("-inf")) for r in history.rows]
         best_epoch = history.rows[int(np.nanargmax(scores))]["epoch"]
-    summary = None
-    if privacy is not None:
-        from meddl.training.privacy import record_final
-
-        summary = privacy.summary()
-        if best_path != last:
-            record_final(best_path, summary)
-    return FitResult(best_path, last, history.rows, best_epoch, elapsed, hardware, summary)
+    return FitResult(best_path, last, history.rows, best_epoch, elapsed, hardware)
