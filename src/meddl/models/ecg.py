@@ -1,0 +1,1 @@
+"""ECG beat classifiers: a 1D CNN and a CNN+LSTM hybrid."""

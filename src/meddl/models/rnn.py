@@ -1,0 +1,1 @@
+"""Recurrent classifiers (LSTM, GRU) for ECG signals and for token sequences."""
