@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-MEDDL_DATA_DIR ?= $(abspath ../shared/data/medmnist)
+MEDDL_DATA_DIR ?= $(abspath ../shared/data)
 export MEDDL_DATA_DIR
 
 .PHONY: install demo test test-slow clean

@@ -7,7 +7,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
 # The shared data folder sits beside the repository checkout: <checkout>/../shared/data.
-SHARED_MEDMNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "medmnist"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_MEDMNIST = SHARED_DATA / "medmnist"
 
 
 def write_dicom(path, pixels: np.ndarray, photometric: str = "MONOCHROME2", bits: int = 16, **tags):
