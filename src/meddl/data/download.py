@@ -20,7 +20,15 @@ CHUNK_BYTES = 1 << 20
 
 
 def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
+    return _file_digest(path, "md5")
+
+
+def sha256sum(path: Path) -> str:
+    return _file_digest(path, "sha256")
+
+
+def _file_digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
             digest.update(chunk)
@@ -32,18 +40,27 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MEDDL_CACHE_DIR", Path.home() / ".cache" / "meddl")).expanduser()
 
 
-def download(url: str, destination: Path, md5: str, timeout: float = 60.0, progress: bool = True) -> Path:
-    """Download `url` to `destination` if the MD5 matches; raise `DownloadError` and leave nothing otherwise."""
+def download(
+    url: str, destination: Path, md5: str = "", timeout: float = 60.0, progress: bool = True, sha256: str = ""
+) -> Path:
+    """Download `url` to `destination` if its checksum matches; raise `DownloadError` and leave nothing otherwise.
+
+    Give `md5` or `sha256` (the digest the source publishes or that was recorded from a verified copy).
+    """
+    if bool(md5) == bool(sha256):
+        raise ValueError("download() needs exactly one of md5= or sha256=")
+    algorithm, expected = ("md5", md5) if md5 else ("sha256", sha256)
     destination.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
     temp_path = Path(temp_name)
     try:
         with os.fdopen(handle, "wb") as out:
             _stream(url, out, timeout, progress, destination.name)
-        actual = md5sum(temp_path)
-        if actual != md5:
+        actual = _file_digest(temp_path, algorithm)
+        if actual != expected:
             raise DownloadError(
-                f"{destination.name} from {url}: MD5 mismatch, expected {md5}, got {actual}; the file was discarded"
+                f"{destination.name} from {url}: {algorithm.upper()} mismatch, expected {expected}, got {actual}; "
+                "the file was discarded"
             )
         os.replace(temp_path, destination)
     finally:
