@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ class ReportInput:
     privacy: dict | None = None
     # (caption, PNG) Grad-CAM overlays of the most confident errors (see meddl.explain.mistakes); None: no section
     explanations: list[tuple[str, bytes]] | None = None
+    # metrics at the decision threshold tuned on validation data (binary, multi-label), beside those at 0.5
+    tuned: dict | None = None
 
     def __post_init__(self) -> None:
         """Fail here, naming the mismatch, rather than deep inside matplotlib."""
@@ -86,6 +89,12 @@ class ReportInput:
                              f"got shape {np.shape(self.y_prob)}")
         if np.ndim(self.images) != 4 or np.shape(self.images)[-1] not in (1, 3):
             raise ValueError(f"images must be (N, H, W, C) with C = 1 or 3, got shape {np.shape(self.images)}")
+
+
+def report_stylesheet() -> str:
+    """The image report's <style> block, shared by the sequence and GAN reports so that all reports look alike."""
+    template = files("meddl.evaluate").joinpath("report_template.html").read_text(encoding="utf-8")
+    return re.search(r"<style>.*?</style>", template, flags=re.S).group(0)
 
 
 def write_report(output_dir: Path, report: ReportInput) -> Path:
@@ -235,8 +244,33 @@ def _html(report: ReportInput, pngs: dict[str, bytes]) -> str:
         config=escape(json.dumps(report.config, indent=2, default=str)),
         date=escape(date),
         explanations=_explanations(report.explanations),
+        thresholds=_thresholds(report),
         **uris,
     )
+
+
+def _thresholds(report: ReportInput) -> str:
+    """Metrics at 0.5 and at the tuned threshold side by side; empty where the decision is an argmax."""
+    tuned = report.tuned
+    if not tuned:
+        return ""
+    rows = [[name, fmt(report.metrics.get(key)), fmt(tuned.get(key)), _interval(tuned.get("ci", {}).get(key))]
+            for name, key in (("Accuracy", "acc"), ("Balanced accuracy", "balanced_accuracy"), ("Macro-F1", "macro_f1"))]
+    if report.task == "binary":
+        positive = report.labels[1]
+        at_half, at_tuned = report.metrics["per_class"][1], tuned["per_class"][1]
+        rows += [[f"{name} ({positive})", fmt(at_half.get(key)), fmt(at_tuned.get(key)), DASH]
+                 for name, key in (("Sensitivity", "sensitivity"), ("Specificity", "specificity"), ("PPV", "ppv"),
+                                   ("NPV", "npv"))]
+    value = tuned["threshold"]
+    cut = fmt(value, 3) if not isinstance(value, list) else " / ".join(fmt(v, 3) for v in value)
+    how = ("Youden's J (sensitivity + specificity − 1) on the validation split" if tuned["method"] == "youden"
+           else f"the highest threshold reaching {tuned['method'].split('>=')[1]} sensitivity on the validation split")
+    table = _table(["Metric", "At 0.5", f"At {cut}", "95% CI (tuned)"], rows, "metrics")
+    return (f'<section>\n  <h2>Decision threshold</h2>\n  <p class="note">The threshold {escape(cut)} was chosen by '
+            f'{escape(how)}, never on test data; it is stored in the checkpoint and used by predict, export and the '
+            f'HTTP API. The MedMNIST convention (0.5) is shown beside it.</p>\n'
+            f'  <div class="table-wrap">{table}</div>\n</section>\n')
 
 
 def _explanations(explanations: list[tuple[str, bytes]] | None) -> str:

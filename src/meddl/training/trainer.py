@@ -179,10 +179,12 @@ def fit_module(
     progress: bool = True,
     precision: str | None = None,
     channels_last: bool = False,
+    gradient_clip_val: float | None = None,
 ) -> FitResult:
     """Train any meddl LightningModule (images, ECG, text) with the shared machinery: seeded, best checkpoint on the
     `val_selection` the module logs (higher is better), `last.ckpt` every epoch, atomic saves, resume, early
-    stopping, CSV/TensorBoard logs and a per-epoch history of every `train_*`/`val_*` figure. The caller seeds
+    stopping, CSV/TensorBoard logs and a per-epoch history of every `train_*`/`val_*` figure. `gradient_clip_val`
+    clips the global gradient norm (recurrent networks need it; None: no clipping). The caller seeds
     (`lightning.seed_everything(config.seed)`) before it builds the module, so the initial weights repeat."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -242,6 +244,7 @@ def fit_module(
         enable_model_summary=False,
         log_every_n_steps=max(1, min(50, len(train_loader))),
         num_sanity_val_steps=0,
+        gradient_clip_val=gradient_clip_val,
     )
     start = time.perf_counter()
     deterministic_before = torch.are_deterministic_algorithms_enabled()

@@ -1,0 +1,217 @@
+"""Sequence benchmark: meddl's ECG, PubMedQA, section and language models next to published figures and to simple
+baselines computed in the same run on the same splits.
+
+- ECG (`mitdb`, inter-patient DS1 -> DS2): per-class Se/+P and macro-F1 over N/S/V/F vs de Chazal et al. 2004 and
+  later inter-patient work, and a logistic regression on RR features + downsampled beat; beats/s at inference.
+- PubMedQA (reasoning-required, official 500-question test set): accuracy and macro-F1 vs the paper's majority
+  baseline, its best model and human performance, and a TF-IDF + logistic-regression baseline run here.
+- Section classification (`pubmedqa-sections`): vs the majority class and the same TF-IDF baseline.
+- Language model (`pubmedqa-lm`): test perplexity vs an interpolated Kneser-Ney trigram on the same token ids.
+
+Each model is trained with `meddl.api.train` with its dataset's defaults (run folders in
+benchmarks/results/sequences/<dataset>/); the tables go to benchmarks/results/sequences.{json,md}.
+
+    .venv/bin/python benchmarks/sequences.py --data-dir /path/with/mitdb_and_pubmedqa
+    .venv/bin/python benchmarks/sequences.py --only qa,sections --epochs 1       # a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from _common import BENCHMARKS, RESULTS, arguments, describe, environment, write_json
+from sequence_tables import NOTES, print_tables, write_markdown
+
+PUBLISHED = BENCHMARKS / "sequences_published.yaml"
+TASKS = {"ecg": "mitdb", "qa": "pubmedqa", "sections": "pubmedqa-sections", "lm": "pubmedqa-lm"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=os.environ.get("MEDDL_DATA_DIR"),
+                        help="folder holding mitdb/ and pubmedqa/ (default: $MEDDL_DATA_DIR, else meddl's download "
+                             "cache)")
+    parser.add_argument("--only", default=",".join(TASKS),
+                        help=f"comma-separated subset of {', '.join(TASKS)} (default: all)")
+    parser.add_argument("--epochs", type=int, help="training epochs for every model (default: each preset's)")
+    parser.add_argument("--batch-size", type=int, help="training batch size for every model (default: each preset's)")
+    parser.add_argument("--seed", type=int, default=0, help="training and baseline seed (default 0)")
+    parser.add_argument("--batch1-beats", type=int, default=2000,
+                        help="DS2 beats timed one at a time (default 2000; batch 1024 times all of DS2)")
+    parser.add_argument("--timing-seconds", type=float, default=60.0,
+                        help="stop each timing (batch 1024, batch 1) after this many seconds (default 60)")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="folder for sequences.json/.md and the runs (default: benchmarks/results)")
+    args = parser.parse_args(argv)
+    args.only = [task.strip() for task in args.only.split(",") if task.strip()]
+    unknown = sorted(set(args.only) - set(TASKS))
+    if unknown:
+        parser.error(f"--only: unknown task(s) {', '.join(unknown)}; expected some of {', '.join(TASKS)}")
+    return args
+
+
+def train_run(dataset: str, args: argparse.Namespace):
+    """`meddl.api.train` on `dataset` with its defaults, timed; returns (RunResult, wall seconds)."""
+    from meddl.api import train
+
+    start = time.perf_counter()
+    result = train(dataset, output_dir=args.output / "sequences" / dataset, data_dir=args.data_dir, overwrite=True,
+                   progress=False, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    return result, time.perf_counter() - start
+
+
+def load_splits(dataset: str, args: argparse.Namespace, config: dict, **extra_options):
+    """The dataset exactly as the run loaded it (same seed and loader options), plus `extra_options`."""
+    from meddl.data import load_dataset
+
+    options = {**(config.get("data_options") or {}), **extra_options}
+    return load_dataset(dataset, data_dir=args.data_dir, seed=config.get("seed", args.seed), options=options)
+
+
+def meddl_summary(result, wall: float) -> dict:
+    metrics = result.metrics
+    return {"model": metrics["model"], "test": metrics["test"],
+            "epochs_run": metrics.get("epochs_run"), "best_epoch": metrics.get("best_epoch"),
+            "split_sizes": metrics.get("split_sizes"), "wall_time_s": round(wall, 1),
+            "checkpoint": str(result.checkpoint), "run_dir": str(result.output_dir), "config": metrics.get("config")}
+
+
+def time_inference(module, signals, features, batch1_beats: int, max_seconds: float) -> dict:
+    """Beats/s of the ECG network's forward pass (+ argmax) over the DS2 test beats, at batch 1024 (all beats) and
+    batch 1 (the first `batch1_beats`), each after three warm-up batches and stopped early after `max_seconds`;
+    torch's default thread count is kept and recorded."""
+    import torch
+
+    x = torch.from_numpy(signals)
+    f = None if features is None else torch.from_numpy(features)
+    rows = []
+    with torch.inference_mode():
+        for batch in (1024, 1):
+            n = len(x) if batch > 1 else min(len(x), batch1_beats)
+
+            def run(first: int, size: int) -> None:
+                part = None if f is None else f[first:first + size]
+                module.net(x[first:first + size], features=part).argmax(dim=1)
+
+            for i in range(3):
+                run(i * batch, batch)
+            done, start = 0, time.perf_counter()
+            while done < n and time.perf_counter() - start < max_seconds:
+                size = min(batch, n - done)
+                run(done, size)
+                done += size
+            seconds = time.perf_counter() - start
+            rows.append({"batch_size": batch, "beats": done, "seconds": round(seconds, 3),
+                         "beats_per_s": round(done / seconds, 1)})
+    return {"torch_threads": torch.get_num_threads(), "runs": rows}
+
+
+def run_ecg(args: argparse.Namespace) -> dict:
+    from sequence_baselines import ecg_logreg
+
+    from meddl.errors import ConfigError
+    from meddl.training.sequence_module import scored_labels
+
+    result, wall = train_run(TASKS["ecg"], args)
+    row = {"meddl": meddl_summary(result, wall)}
+    config = result.metrics.get("config") or {}
+    try:  # the baseline's RR features; the same split (and window) as the run
+        data = load_splits(TASKS["ecg"], args, config, rr_features=True)
+    except ConfigError:
+        data = load_splits(TASKS["ecg"], args, config)
+    labels = list(data.info.labels)
+    start = time.perf_counter()
+    row["logreg"] = ecg_logreg(data.signals, data.labels, labels, extra=data.features or None,
+                               scored=scored_labels("ecg", labels), groups=data.records["test"], seed=args.seed)
+    row["logreg"]["seconds"] = round(time.perf_counter() - start, 1)
+    row["logreg"]["features"] = list(data.feature_names)
+    from meddl.training.checkpoints import load_checkpoint
+
+    module = load_checkpoint(result.checkpoint, expect=("ecg",), purpose="the ECG inference timing")
+    uses_features = module.hparams.model_kwargs.get("n_features", 0) > 0
+    if uses_features and not data.features:
+        data = load_splits(TASKS["ecg"], args, config)
+    row["timing"] = time_inference(module, data.signals["test"], data.features.get("test") if uses_features else None,
+                                   args.batch1_beats, args.timing_seconds)
+    return row
+
+
+def run_text(task: str, args: argparse.Namespace) -> dict:
+    from sequence_baselines import majority_scores, tfidf_logreg
+
+    result, wall = train_run(TASKS[task], args)
+    row = {"meddl": meddl_summary(result, wall)}
+    data = load_splits(TASKS[task], args, result.metrics.get("config") or {})
+    labels, groups = list(data.info.labels), data.groups.get("test")
+    row["majority"] = majority_scores(data.labels["train"], data.labels["test"], labels, groups=groups)
+    start = time.perf_counter()
+    row["tfidf_logreg"] = tfidf_logreg(data.texts, data.labels, labels, questions=data.questions or None,
+                                       groups=groups, seed=args.seed)
+    row["tfidf_logreg"]["seconds"] = round(time.perf_counter() - start, 1)
+    return row
+
+
+def run_lm(args: argparse.Namespace) -> dict:
+    """The LSTM LM and a Kneser-Ney trigram on the same token ids: the run's tokenizer (built from the training
+    split the way the trainer builds it, and checked against the checkpoint's), the same `bos text eos` streams."""
+    from sequence_baselines import KneserNeyLM
+
+    from meddl.training.checkpoints import load_checkpoint
+    from meddl.training.sequence_data import build_tokenizer, token_stream
+
+    result, wall = train_run(TASKS["lm"], args)
+    row = {"meddl": meddl_summary(result, wall)}
+    data = load_splits(TASKS["lm"], args, result.metrics.get("config") or {})
+    tokenizer = build_tokenizer(data)
+    stored = load_checkpoint(result.checkpoint, expect=("language-model",)).hparams.tokenizer
+    if stored != tokenizer.to_dict():
+        raise RuntimeError("the rebuilt tokenizer differs from the checkpoint's: the baseline would see other tokens")
+    start = time.perf_counter()
+    train, test = (token_stream(tokenizer, data.texts[s]).tolist() for s in ("train", "test"))
+    lm = KneserNeyLM(tokenizer.vocab_size, order=3).fit([train])
+    cross_entropy, tokens = lm.cross_entropy([test])
+    row["kneser_ney"] = {"order": 3, "perplexity": math.exp(cross_entropy),
+                         "cross_entropy": cross_entropy, "tokens": tokens, "train_tokens": len(train) - 1,
+                         "vocab_size": tokenizer.vocab_size, "discounts": [round(d, 3) for d in lm._discount],
+                         "seconds": round(time.perf_counter() - start, 1)}
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    published = yaml.safe_load(PUBLISHED.read_text())
+    env = environment()
+    print(describe(env))
+    print(f"tasks: {', '.join(args.only)}; data {args.data_dir or 'meddl download cache'}; epochs "
+          f"{args.epochs or 'preset default'}\n")
+    payload = {"benchmark": "sequences", "settings": arguments(args), "environment": env, "published": published,
+               "notes": NOTES, "results": {}}
+    json_path, md_path = args.output / "sequences.json", args.output / "sequences.md"
+    runners = {"ecg": run_ecg, "qa": lambda a: run_text("qa", a), "sections": lambda a: run_text("sections", a),
+               "lm": run_lm}
+    for task in args.only:
+        print(f"[{task}] {TASKS[task]}: training and baselines ...", flush=True)
+        start = time.perf_counter()
+        try:
+            payload["results"][task] = runners[task](args)
+        except Exception as error:  # record the failure and go on: one broken task should not void a long run
+            payload["results"][task] = {"error": f"{type(error).__name__}: {error}"}
+        print(f"[{task}] done in {time.perf_counter() - start:.0f} s"
+              + (f": {payload['results'][task]['error']}" if "error" in payload["results"][task] else ""), flush=True)
+        write_json(json_path, payload)  # after every task, so a long run that dies keeps what it has
+        write_markdown(md_path, payload)
+    print()
+    print_tables(payload)
+    print(f"\nwrote {json_path} and {md_path}")
+    return 1 if any("error" in row for row in payload["results"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

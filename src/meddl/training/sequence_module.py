@@ -1,0 +1,209 @@
+"""Lightning modules for sequences: science only (model, loss, validation metrics, optimiser).
+
+`SequenceClassifier` classifies ECG beats or text (single passages, or question + context pairs); `LanguageModel`
+predicts the next token. Their saved hyper-parameters (kind, model, labels, tokenizer, leads, beat length, features,
+data options) are all a checkpoint needs to rebuild the module, without the dataset.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from meddl.models import create
+
+# ECG: Q (unclassifiable) beats are scored by no study we compare with (AAMI EC57 / de Chazal 2004).
+UNSCORED_LABELS = ("Q",)
+
+
+def scored_labels(kind: str, labels: list[str]) -> list[str]:
+    """The classes macro-F1 averages over: all of them, except Q for ECG."""
+    return [name for name in labels if not (kind == "ecg" and name in UNSCORED_LABELS)]
+
+
+class _Optimised(L.LightningModule):
+    """Optimiser and learning-rate schedule shared by the sequence modules, as in the image module: the rate is a
+    pure function of the epoch, so a resumed run uses exactly the rate an uninterrupted one would. Dropout and
+    other global randomness depend only on (seed, epoch, batch) for the same reason."""
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        params = self.net.parameters()
+        if hp.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=hp.lr, momentum=0.9, weight_decay=hp.weight_decay, nesterov=True)
+        if hp.optimizer == "adam":
+            return torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        return torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+
+    def learning_rate(self, epoch: int) -> float:
+        hp = self.hparams
+        if hp.schedule == "multistep":
+            return hp.lr * hp.gamma ** sum(epoch >= milestone for milestone in hp.milestones)
+        if hp.schedule == "cosine":
+            return hp.lr * 0.5 * (1 + math.cos(math.pi * epoch / max(hp.epochs, 1)))
+        return hp.lr
+
+    def on_train_epoch_start(self) -> None:
+        for group in self.trainer.optimizers[0].param_groups:
+            group["lr"] = self.learning_rate(self.current_epoch)
+
+    def _seed_step(self, batch_idx: int) -> None:
+        torch.manual_seed(self.hparams.seed * 7_919 + self.current_epoch * 100_003 + batch_idx)
+
+
+class SequenceClassifier(_Optimised):
+    """A registered ECG or text model trained for multi-class classification.
+
+    `kind` is "ecg" (batches of beats and optional RR features) or "text" (token ids; with `pair=True` in
+    `model_kwargs`, a question beside each passage). `model_kwargs` are the extra build arguments (ECG: length,
+    n_features; text: vocab_size, pair). Model selection (`val_selection`) is macro-F1 over the scored classes.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        kind: str,
+        task: str,
+        labels: list[str],
+        in_channels: int = 1,
+        model_kwargs: dict | None = None,
+        tokenizer: dict | None = None,
+        dataset: str = "",
+        data_options: dict | None = None,
+        feature_names: tuple[str, ...] = (),
+        sampling_rate: float | None = None,
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        schedule: str = "cosine",
+        milestones: tuple[int, ...] = (),
+        gamma: float = 0.1,
+        epochs: int = 1,
+        seed: int = 0,
+        class_weights: list[float] | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = create(model, in_channels, len(labels), **(model_kwargs or {}))
+        weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.register_buffer("class_weights", weights, persistent=False)
+        self._val_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        """Logits (B, K) for a batch as the sequence loaders make it."""
+        if self.hparams.kind == "ecg":
+            return self.net(batch["signals"], features=batch["features"])
+        if "question" in batch:
+            return self.net(batch["tokens"], lengths=batch["lengths"], question=batch["question"],
+                            question_lengths=batch["question_lengths"])
+        return self.net(batch["tokens"], lengths=batch["lengths"])
+
+    def training_step(self, batch: dict, batch_idx: int):
+        self._seed_step(batch_idx)
+        loss = F.cross_entropy(self(batch).float(), batch["labels"], weight=self.class_weights)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["labels"]))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int):
+        logits = self(batch).float()
+        loss = F.cross_entropy(logits, batch["labels"], weight=self.class_weights)
+        self.log("val_loss", loss, on_epoch=True, batch_size=len(batch["labels"]))
+        self._val_outputs.append((logits.argmax(dim=1).cpu(), batch["labels"].cpu()))
+
+    def on_validation_epoch_end(self) -> None:
+        from sklearn.metrics import accuracy_score, f1_score
+
+        predicted = torch.cat([p for p, _ in self._val_outputs]).numpy()
+        truth = torch.cat([y for _, y in self._val_outputs]).numpy()
+        self._val_outputs.clear()
+        labels = list(self.hparams.labels)
+        scored = [labels.index(name) for name in scored_labels(self.hparams.kind, labels)]
+        macro_f1 = f1_score(truth, predicted, labels=scored, average="macro", zero_division=0)
+        self.log("val_acc", float(accuracy_score(truth, predicted)), prog_bar=True)
+        self.log("val_macro_f1", float(macro_f1), prog_bar=True)
+        self.log("val_selection", float(macro_f1))
+
+    @torch.no_grad()
+    def predict_proba(self, loader) -> np.ndarray:
+        """Class probabilities (N, K) for every batch of `loader`, in order, in evaluation mode."""
+        self.eval()
+        outputs = []
+        for batch in loader:
+            batch = {key: None if value is None else value.to(self.device) for key, value in batch.items()}
+            outputs.append(torch.softmax(self(batch).float(), dim=1).cpu())
+        return torch.cat(outputs).numpy()
+
+
+class LanguageModel(_Optimised):
+    """A registered next-token model (e.g. `lstm-lm`) over the vocabulary of `tokenizer` (a `Tokenizer.to_dict()`).
+
+    Model selection is on validation perplexity (`val_selection` = -perplexity, higher is better); the loss ignores
+    padding, so perplexity is over real tokens only.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        tokenizer: dict,
+        vocab_size: int,
+        pad_id: int = 0,
+        model_kwargs: dict | None = None,
+        kind: str = "language-model",
+        task: str = "language-model",
+        dataset: str = "",
+        data_options: dict | None = None,
+        optimizer: str = "adamw",
+        lr: float = 2e-3,
+        weight_decay: float = 0.0,
+        schedule: str = "cosine",
+        milestones: tuple[int, ...] = (),
+        gamma: float = 0.1,
+        epochs: int = 1,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = create(model, 1, vocab_size, vocab_size=vocab_size, **(model_kwargs or {}))
+        self._val_sum = self._val_count = 0.0
+
+    def token_losses(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed cross-entropy over the real (non-padding) targets of a batch, and how many there were."""
+        logits, _ = self.net(batch["tokens"], state=None)
+        targets = batch["targets"]
+        total = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                ignore_index=self.hparams.pad_id, reduction="sum")
+        return total, (targets != self.hparams.pad_id).sum()
+
+    def training_step(self, batch: dict, batch_idx: int):
+        self._seed_step(batch_idx)
+        total, count = self.token_losses(batch)
+        loss = total / count.clamp_min(1)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=int(count))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int):
+        total, count = self.token_losses(batch)
+        self._val_sum += float(total)
+        self._val_count += float(count)
+
+    def on_validation_epoch_end(self) -> None:
+        cross_entropy = self._val_sum / max(self._val_count, 1.0)
+        self._val_sum = self._val_count = 0.0
+        perplexity = math.exp(min(cross_entropy, 50.0))
+        self.log("val_loss", cross_entropy)
+        self.log("val_perplexity", perplexity, prog_bar=True)
+        self.log("val_selection", -perplexity)
+
+    @torch.no_grad()
+    def cross_entropy(self, loader) -> tuple[float, int]:
+        """Mean cross-entropy (nats per token) over every real target token of `loader`, and the token count."""
+        self.eval()
+        total, count = 0.0, 0
+        for batch in loader:
+            batch_total, batch_count = self.token_losses({k: v.to(self.device) for k, v in batch.items()})
+            total, count = total + float(batch_total), count + int(batch_count)
+        return total / max(count, 1), count
