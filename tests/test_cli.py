@@ -14,6 +14,7 @@ from helpers import write_dicom, write_real_png_folder
 from PIL import Image
 
 from meddl.cli import main
+from meddl.training.checkpoints import checkpoint_entry
 
 QUICK = ["--epochs", "2", "--batch-size", "32", "--bootstrap", "50"]
 
@@ -76,10 +77,13 @@ def test_predict_png_and_dicom_files_to_csv_and_json(trained_png_run, tmp_path):
     assert run_cli("predict", run / "checkpoints" / "best.ckpt", *pngs, dicom, "-o", out_csv) == 0
     rows = list(csv.DictReader(out_csv.open()))
     assert [Path(r["file"]).name for r in rows] == [p.name for p in pngs] + ["scan.dcm"]
+    threshold = checkpoint_entry(run / "checkpoints" / "best.ckpt", "threshold")
+    assert isinstance(threshold, float) and 0 < threshold < 1
     for row in rows:
         probs = [float(row["p_benign"]), float(row["p_malignant"])]
         assert sum(probs) == pytest.approx(1, abs=1e-4)
-        assert row["label"] == ("malignant" if probs[1] > 0.5 else "benign")
+        # the decision uses the threshold tuned on validation data and stored in the checkpoint, not 0.5
+        assert row["label"] == ("malignant" if probs[1] > threshold else "benign")
     # The DICOM holds the same picture as the first PNG (scaled to 12 bits), so its prediction matches closely.
     assert float(rows[-1]["p_malignant"]) == pytest.approx(float(rows[0]["p_malignant"]), abs=0.02)
     out_json = tmp_path / "predictions.json"

@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 # All verbs live in meddl.api; these are also reachable as meddl.<verb>. `explain` and `serve` are not, because
 # meddl.explain and meddl.serve are the packages that implement them: use meddl.api.explain / meddl.api.serve.
-VERBS = ("train", "evaluate", "predict", "export", "deid")
+VERBS = ("train", "evaluate", "predict", "generate", "export", "deid")
 
 
 def __getattr__(name: str):

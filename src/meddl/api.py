@@ -13,7 +13,8 @@ from meddl.errors import MeddlError
 if TYPE_CHECKING:  # evaluation imports torch; `meddl deid` and friends must start without it
     from meddl.evaluate.evaluation import RunResult
 
-RUN_OUTPUTS = ("checkpoints", "logs", "figures", "report.html", "metrics.json", "predictions_test.csv")
+RUN_OUTPUTS = ("checkpoints", "logs", "figures", "report.html", "metrics.json", "predictions_test.csv",
+               "manifest.json")
 
 
 def _prepare_output_dir(output_dir: Path, resume: bool, overwrite: bool) -> None:
@@ -41,6 +42,7 @@ def train(
     overwrite: bool = False,
     progress: bool = True,
     callbacks: list | None = None,
+    seeds: list[int] | None = None,
     **options,
 ) -> RunResult:
     """Train a model on `dataset` (a registered name, or a path to your own images, ECG records or text), evaluate
@@ -50,12 +52,25 @@ def train(
     ECG beats, a BiLSTM for text. `data_options` configures ECG and text loaders. Example:
     ``meddl.train("pneumoniamnist", "runs/pneu", epochs=20)`` or
     ``meddl.train("mitdb", "runs/ecg", data_options={"split": "intra-patient"})``.
+
+    `seeds` (e.g. [0, 1, 2]) trains the same configuration once per seed into `output_dir/seed-N/` and writes the
+    mean ± sd summary to `output_dir`; the returned result's `metrics` is that summary. Every run writes
+    `manifest.json` (versions, config, data checksums, machine, commit, times) beside `metrics.json`.
     """
     from meddl.data import load_dataset
     from meddl.data.types import ImageSplits
     from meddl.training.config import make_config
 
-    start = time.perf_counter()
+    from meddl.manifest import utc_now
+
+    if seeds is not None:
+        from meddl.multiseed import train_seeds
+
+        train_seeds(train, list(seeds), Path(output_dir), dataset=dataset, model=model, data_dir=data_dir,
+                    preset=preset, resume=resume, overwrite=overwrite, progress=progress, callbacks=callbacks,
+                    **options)
+        return _seeds_result(Path(output_dir))
+    start, started = time.perf_counter(), utc_now()
     default_preset, default_model = dataset_defaults(dataset)
     config = make_config(dataset, preset=preset or default_preset, model=model or default_model, **options)
     output = Path(output_dir)
@@ -64,15 +79,24 @@ def train(
     if not isinstance(data, ImageSplits):
         from meddl.training.sequence_runs import train_sequences
 
-        return train_sequences(config, data, output, resume=resume, callbacks=callbacks, progress=progress,
-                               started_at=start)
+        result = train_sequences(config, data, output, resume=resume, callbacks=callbacks, progress=progress,
+                                 started_at=start)
+        from meddl.manifest import data_fingerprint
+        from meddl.training.checkpoints import annotate_checkpoint
+
+        for path in {result.checkpoint, result.checkpoint.parent / "last.ckpt"}:
+            if path.is_file():
+                annotate_checkpoint(path, data_fingerprint=data_fingerprint(data))
+        _write_manifest(config, data, dataset, data_dir, started, result)
+        return result
     from meddl.evaluate.evaluation import evaluate_module
     from meddl.training.checkpoints import load_classifier
     from meddl.training.trainer import fit
 
     result = fit(config, data, output, resume=resume, callbacks=callbacks, progress=progress)
+    _annotate_image_checkpoints(result, config, data)
     module = load_classifier(result.best_checkpoint)
-    return evaluate_module(
+    run = evaluate_module(
         module,
         data,
         output,
@@ -85,6 +109,48 @@ def train(
         n_bootstrap=config.bootstrap,
         seed=config.seed,
     )
+    _write_manifest(config, data, dataset, data_dir, started, run)
+    return run
+
+
+def _annotate_image_checkpoints(result, config, data) -> None:
+    """Store in best.ckpt and last.ckpt what later commands check against: the data fingerprint (evaluate), the
+    training images' statistics (predict's input guards) and the decision threshold tuned on validation data."""
+    from meddl.evaluate.evaluation import predict_split
+    from meddl.evaluate.thresholds import THRESHOLD_TASKS, method_name, tune_thresholds
+    from meddl.guards import input_statistics
+    from meddl.manifest import data_fingerprint
+    from meddl.training.checkpoints import annotate_checkpoint, load_classifier
+
+    entries = {"data_fingerprint": data_fingerprint(data), "input_stats": input_statistics(data.images["train"])}
+    if data.info.task in THRESHOLD_TASKS and len(data.images.get("val", ())):
+        module = load_classifier(result.best_checkpoint)
+        val_prob = predict_split(module, data.images["val"])
+        entries["threshold"] = tune_thresholds(data.info.task, data.labels["val"], val_prob, config.target_sensitivity)
+        entries["threshold_method"] = method_name(config.target_sensitivity)
+    for path in {result.best_checkpoint, result.last_checkpoint}:
+        annotate_checkpoint(path, **entries)
+
+
+def _write_manifest(config, data, dataset: str, data_dir, started: str, run) -> None:
+    from meddl.atomic import write_json_atomic
+    from meddl.manifest import build_manifest, utc_now
+
+    outputs = {"metrics": "metrics.json", "report": "report.html", "checkpoint": str(run.checkpoint)}
+    manifest = build_manifest(config=config.to_dict(), data=data, dataset=dataset,
+                              data_dir=Path(data_dir) if data_dir is not None else None, started=started,
+                              finished=utc_now(), outputs=outputs)
+    write_json_atomic(run.output_dir / "manifest.json", manifest)
+
+
+def _seeds_result(output_dir: Path) -> RunResult:
+    """The multi-seed summary as a RunResult: `metrics` is the summary (mean, sd, per_seed), no single checkpoint."""
+    import json
+
+    from meddl.evaluate.evaluation import RunResult
+
+    summary = json.loads((output_dir / "metrics.json").read_text())
+    return RunResult(summary, {}, output_dir, output_dir / "report.html", output_dir)
 
 
 def dataset_defaults(dataset: str) -> tuple[str, str | None]:
@@ -112,16 +178,31 @@ def evaluate(
     data_dir: str | Path | None = None,
     split: str = "test",
     n_bootstrap: int = 1000,
+    force: bool = False,
 ) -> RunResult:
-    """Evaluate a checkpoint on a split of its dataset (or another with the same labels); write metrics and report."""
+    """Evaluate a checkpoint on a split of its dataset (or another with the same labels); write metrics and report.
+
+    Works for every kind of meddl checkpoint: image, ECG and text classifiers, and language models (perplexity).
+    On the dataset it was trained on, the data must still be what it was then (same fingerprint, see
+    `meddl.manifest`): a changed file is refused unless `force`.
+    """
     from meddl.data import load_dataset
     from meddl.evaluate.evaluation import evaluate_module
-    from meddl.training.checkpoints import load_classifier
+    from meddl.training.checkpoints import load_checkpoint
 
     start = time.perf_counter()
-    module = load_classifier(checkpoint)
+    module = load_checkpoint(checkpoint)
     name = dataset or module.hparams.dataset
+    if module.hparams.get("kind", "image") != "image":
+        from meddl.evaluate.sequence_evaluation import evaluate_sequences
+
+        data = load_dataset(name, data_dir=data_dir, seed=module.hparams.seed, options=module.hparams.data_options)
+        _check_same_data(checkpoint, data, name, module.hparams.dataset, force)
+        return evaluate_sequences(module, data, Path(output_dir), checkpoint=Path(checkpoint),
+                                  config={"checkpoint": str(checkpoint), "dataset": name, "split": split},
+                                  started_at=start, split=split, n_bootstrap=n_bootstrap)
     data = load_dataset(name, size=module.hparams.image_size, data_dir=data_dir, seed=module.hparams.seed)
+    _check_same_data(checkpoint, data, name, module.hparams.dataset, force)
     if split not in data.images:
         raise MeddlError(f"{name}: no split {split!r}; expected one of {sorted(data.images)}")
     return evaluate_module(
@@ -136,13 +217,50 @@ def evaluate(
     )
 
 
-def predict(checkpoint: str | Path, inputs: list[str | Path]):
-    """Class probabilities for image files or folders of images (PNG, JPEG, DICOM, NIfTI)."""
-    from meddl.inference import collect_files, predict_files
-    from meddl.training.checkpoints import load_classifier
+def _check_same_data(checkpoint, data, name: str, trained_on: str, force: bool) -> None:
+    """Refuse to evaluate on "the same" dataset when its samples are no longer those the model was trained with."""
+    from meddl.manifest import data_fingerprint
+    from meddl.training.checkpoints import checkpoint_entry
 
-    module = load_classifier(checkpoint)
-    return predict_files(module, collect_files(inputs))
+    stored = checkpoint_entry(checkpoint, "data_fingerprint")
+    if force or name != trained_on or not stored:
+        return
+    current = data_fingerprint(data)
+    changed = sorted(split for split in stored if split in current and stored[split] != current[split])
+    if changed:
+        raise MeddlError(
+            f"{checkpoint}: the {name} data has changed since this model was trained (split(s) {', '.join(changed)} "
+            "differ: files edited, added, removed or re-split); its earlier results no longer describe this data. "
+            "Retrain, or evaluate anyway with --force"
+        )
+
+
+def predict(checkpoint: str | Path, inputs: list[str | Path], strict: bool = False):
+    """Class probabilities for image files or folders of images (PNG, JPEG, DICOM, NIfTI). Inputs unlike the
+    training images (see `meddl.guards`) carry warnings, or raise a DataError when `strict`."""
+    from meddl.inference import collect_files, predict_files
+    from meddl.training.checkpoints import load_checkpoint
+
+    module = load_checkpoint(checkpoint, expect=("image",),
+                             purpose="meddl predict (image files; ECG and text models: use meddl evaluate)")
+    return predict_files(module, collect_files(inputs), strict=strict)
+
+
+def generate(checkpoint: str | Path, prompt: str, max_tokens: int = 100, temperature: float = 1.0,
+             top_k: int | None = None, seed: int = 0) -> str:
+    """Continue `prompt` with a language-model checkpoint (e.g. from ``meddl train pubmedqa-lm``), sampling up to
+    `max_tokens` tokens; the same seed gives the same text. Returns the continuation.
+
+    Example: ``meddl.api.generate("runs/pubmedqa-lm/checkpoints/best.ckpt", "the patients", max_tokens=30)``.
+    """
+    from meddl.data.tokenizer import Tokenizer
+    from meddl.generation import sample_text
+    from meddl.training.checkpoints import load_checkpoint
+
+    module = load_checkpoint(checkpoint, expect=("language-model",), purpose="meddl generate")
+    tokenizer = Tokenizer.from_dict(module.hparams.tokenizer)
+    return sample_text(module.net, tokenizer, prompt, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
+                       seed=seed)
 
 
 def explain(
@@ -205,6 +323,31 @@ def export(checkpoint: str | Path, output: str | Path | None = None, format: str
     if format not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {format!r}; expected one of {', '.join(EXPORT_FORMATS)}")
     return export_onnx(checkpoint, output, verify=verify, tolerance=tolerance)
+
+
+def verify_data(dataset: str, data_dir: str | Path | None = None, output: str | Path | None = None,
+                near_threshold: int = 4, near_mad: float = 2.0, options: dict | None = None, seed: int = 0):
+    """Check a dataset (registered or the user's own) for what makes test results untrustworthy: class counts per
+    split, constant or all-zero images, exact and near-duplicate images across splits, and patients (records,
+    documents) in more than one split. Writes the JSON report to `output` when given; returns a `VerifyReport`
+    whose `.leakage` says whether anything is shared between splits.
+
+    Example: ``meddl.api.verify_data("pneumoniamnist").leakage``.
+    """
+    from meddl.atomic import write_json_atomic
+    from meddl.data import load_dataset
+    from meddl.data.registry import is_user_dataset
+    from meddl.data.types import ImageSplits
+    from meddl.data.verify import image_groups, verify
+
+    data = load_dataset(dataset, data_dir=data_dir, seed=seed, options=options)
+    groups = None
+    if isinstance(data, ImageSplits) and is_user_dataset(dataset):
+        groups = image_groups(data, Path(dataset).expanduser())
+    report = verify(data, near_threshold=near_threshold, near_mad=near_mad, groups=groups)
+    if output is not None:
+        write_json_atomic(Path(output), report.to_dict())
+    return report
 
 
 def deid(input_dir: str | Path, output_dir: str | Path, shift_dates: bool = False, key: str | None = None,

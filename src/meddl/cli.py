@@ -27,9 +27,13 @@ def cmd_datasets(args: argparse.Namespace) -> None:
     rows = []
     for info in list_datasets():
         splits = "/".join(str(info.splits.get(s, "?")) for s in ("train", "val", "test"))
-        rows.append([info.name, info.task, str(info.n_classes), str(info.n_channels),
-                     ",".join(map(str, info.sizes)), splits, info.license, info.modality])
-    print(_table(rows, ["name", "task", "classes", "channels", "sizes", "train/val/test", "license", "modality"]))
+        image = info.kind == "image"
+        rows.append([info.name, info.kind, info.task, str(info.n_classes) if info.labels else "-",
+                     str(info.n_channels) if info.kind != "text" else "-",
+                     ",".join(map(str, info.sizes)) if image else "-", splits, info.license,
+                     info.modality if image else "-"])
+    print(_table(rows, ["name", "kind", "task", "classes", "channels", "sizes", "train/val/test", "license",
+                        "modality"]))
     print("\nAlso: a folder of class sub-folders, or a CSV of path,label, given as a path.")
 
 
@@ -51,7 +55,12 @@ def _print_result(result) -> None:
         low, high = ci.get(key, [None, None])
         return f"{value:.3f}" + (f" (95% CI {low:.3f}-{high:.3f})" if low is not None else "")
 
-    print(f"{split} AUC {with_ci('auc')}   ACC {with_ci('acc')}")
+    if "perplexity" in metrics:
+        print(f"{split} perplexity {metrics['perplexity']:.2f} over {metrics['tokens']} tokens")
+    elif "auc" in metrics:
+        print(f"{split} AUC {with_ci('auc')}   ACC {with_ci('acc')}")
+    else:
+        print(f"{split} macro-F1 {with_ci('macro_f1')}   ACC {with_ci('acc')}")
     privacy = result.metrics.get("privacy")
     if privacy:
         print(f"privacy: epsilon {privacy['epsilon']:.2f} spent (target {privacy['target_epsilon']:g}), "
@@ -68,7 +77,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         key: getattr(args, key)
         for key in ("epochs", "batch_size", "lr", "size", "seed", "optimizer", "weight_decay", "patience",
                     "precision", "accelerator", "devices", "num_nodes", "num_workers", "bootstrap", "epsilon",
-                    "delta", "max_grad_norm")
+                    "delta", "max_grad_norm", "target_sensitivity")
     }
     if args.no_augment:
         options["augment"] = False
@@ -80,9 +89,31 @@ def cmd_train(args: argparse.Namespace) -> None:
         options["dp"] = True
     if args.option:
         options["data_options"] = _data_options(args.option)
+    if args.seeds:
+        from meddl.multiseed import parse_seeds
+
+        if args.seed is not None:
+            from meddl.errors import ConfigError
+
+            raise ConfigError("--seed and --seeds exclude each other: give one seed, or a list with --seeds")
+        options.pop("seed")
+        options["seeds"] = parse_seeds(args.seeds)
     result = train(args.dataset, output_dir, model=args.model, data_dir=args.data_dir, preset=args.preset,
                    resume=args.resume, overwrite=args.overwrite, **options)
-    _print_result(result)
+    if args.seeds:
+        _print_seeds(result.metrics)
+        print(f"report:  {result.report}")
+        print(f"metrics: {result.output_dir / 'metrics.json'}")
+    else:
+        _print_result(result)
+
+
+def _print_seeds(summary: dict) -> None:
+    for run in summary["per_seed"]:
+        print(f"seed {run['seed']}: " + "   ".join(f"{k} {v:.4f}" for k, v in run["test"].items()
+                                                   if isinstance(v, float)))
+    print(f"mean ± sd over {len(summary['seeds'])} seeds: " + "   ".join(
+        f"{k} {summary['mean'][k]:.4f} ± {summary['sd'][k]:.4f}" for k in summary["mean"]))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -90,8 +121,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     output_dir = args.output_dir or Path(args.checkpoint).resolve().parent.parent / f"evaluate-{args.split}"
     result = evaluate(args.checkpoint, output_dir, dataset=args.dataset, data_dir=args.data_dir, split=args.split,
-                      n_bootstrap=args.bootstrap)
+                      n_bootstrap=args.bootstrap, force=args.force)
     _print_result(result)
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from meddl.api import generate
+
+    print(generate(args.checkpoint, args.prompt, max_tokens=args.max_tokens, temperature=args.temperature,
+                   top_k=args.top_k, seed=args.seed))
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -100,7 +138,11 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from meddl.inference import format_predictions
 
     fmt = args.format or ("json" if args.output and args.output.suffix.lower() == ".json" else "csv")
-    text = format_predictions(predict(args.checkpoint, args.inputs), fmt)
+    predictions = predict(args.checkpoint, args.inputs, strict=args.strict)
+    for prediction in predictions:
+        for warning in prediction.warnings:
+            print(f"meddl: warning: {prediction.file}: {warning}", file=sys.stderr)
+    text = format_predictions(predictions, fmt)
     if args.output:
         write_text_atomic(args.output, text)
         print(f"predictions: {args.output}")
@@ -145,6 +187,76 @@ def cmd_deid(args: argparse.Namespace) -> None:
     print(result.summary())
 
 
+def cmd_data_verify(args: argparse.Namespace) -> int:
+    from meddl.api import verify_data
+    from meddl.data.verify import format_report
+
+    output = args.output or Path("runs") / "verify" / f"{Path(args.dataset).stem}.json"
+    report = verify_data(args.dataset, data_dir=args.data_dir, output=output, near_threshold=args.near_bits,
+                         near_mad=args.near_mad, options=_data_options(args.option or []))
+    print(format_report(report))
+    print(f"report: {output}")
+    if report.leakage and not args.warn_only:
+        print("meddl: leakage between splits (exit 1; --warn-only to exit 0)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_gan_train(args: argparse.Namespace) -> None:
+    from meddl.gan.training import train_gan
+
+    output_dir = args.output_dir or Path("runs") / f"gan-{Path(args.dataset).stem}"
+    options = {key: getattr(args, key) for key in ("epochs", "batch_size", "lr_g", "lr_d", "loss", "latent_dim",
+                                                   "seed", "sample_every", "max_minutes")
+               if getattr(args, key) is not None}
+    if args.unconditional:
+        options["conditional"] = False
+    result = train_gan(args.dataset, output_dir, data_dir=args.data_dir, resume=args.resume,
+                       overwrite=args.overwrite, **options)
+    if result.collapse:
+        print(f"meddl: warning: collapse detected ({len(result.collapse['events'])} warning(s))"
+              + (f"; {result.collapse['reason']}" if result.collapse["stopped"] else ""), file=sys.stderr)
+    print(f"checkpoint: {result.checkpoint}")
+    print(f"samples:    {result.output_dir / 'samples'}")
+    print(f"report:     {result.report}")
+
+
+def cmd_gan_sample(args: argparse.Namespace) -> None:
+    from meddl.gan.sampling import load_generator, sample_images, write_samples
+
+    bundle = load_generator(args.checkpoint)
+    label = int(args.label) if args.label is not None and args.label.isdigit() else args.label
+    images, labels = sample_images(bundle, args.n, label=label, seed=args.seed)
+    output_dir = args.output_dir or Path(args.checkpoint).resolve().parent.parent / "synthetic"
+    npz = write_samples(bundle, images, labels, output_dir, seed=args.seed)
+    print(f"generated {len(images)} image(s)")
+    print(f"png: {output_dir / 'png'}")
+    print(f"npz: {npz}  (train on it: meddl train {npz})")
+
+
+def cmd_gan_evaluate(args: argparse.Namespace) -> None:
+    from meddl.gan.evaluation import METRICS_FILE, default_output_dir, evaluate_gan, format_summary
+
+    options = {"fractions": tuple(args.fractions)} if args.fractions else {}
+    if args.epochs is not None:
+        options["classifier_epochs"] = args.epochs
+    metrics = evaluate_gan(args.checkpoint, args.output_dir, data_dir=args.data_dir, n=args.n,
+                           classifier_checkpoint=args.classifier, inception_weights=args.inception_weights,
+                           tstr=not args.no_tstr, augmentation=not args.no_augmentation, seed=args.seed, **options)
+    print(format_summary(metrics))
+    print(f"metrics: {(args.output_dir or default_output_dir(args.checkpoint)) / METRICS_FILE}")
+    if metrics["report"]:
+        print(f"report:  {metrics['report']}")
+
+
+def cmd_selfcheck(args: argparse.Namespace) -> int:
+    from meddl.selfcheck import format_results, run_selfcheck
+
+    results = run_selfcheck()
+    print(format_results(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
 def _data_options(pairs: list[str]) -> dict:
     """`--option key=value` pairs as a dict; values read as YAML scalars (true, 0.25, intra-patient)."""
     import yaml
@@ -185,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "paper's ResNet protocol (100 epochs); ecg, text, lm: ECG beats, text classification, "
                        "language model")
     train.add_argument("--option", "-O", action="append", metavar="KEY=VALUE",
-                       help="ECG/text loader option, repeatable (e.g. -O split=intra-patient -O rr_features=true; "
+                       help="ECG/text loader option, repeatable (e.g. -O split=intra-patient -O rr_features=false; "
                        "-O tokenizer=char); `meddl datasets` describes each set")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
@@ -194,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--size", type=int, help="image size in pixels (28, 64, 128 or 224 for MedMNIST)")
     train.add_argument("--seed", type=int)
+    train.add_argument("--seeds", help="several seeds, e.g. 0,1,2: one run per seed in OUTPUT_DIR/seed-N and their "
+                       "mean ± sd (as MedMNIST v2 reports)")
+    train.add_argument("--target-sensitivity", type=float,
+                       help="binary/multi-label: tune the decision threshold on validation data to reach this "
+                       "sensitivity (e.g. 0.95) instead of Youden's J")
     train.add_argument("--patience", type=int, help="stop early after this many epochs without a better val AUC")
     train.add_argument("--no-augment", action="store_true", help="train without data augmentation")
     train.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
@@ -222,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test", choices=["train", "val", "test"])
     evaluate.add_argument("--output-dir", type=Path, help="default: RUN/evaluate-SPLIT next to the checkpoints")
     evaluate.add_argument("--bootstrap", type=int, default=1000)
+    evaluate.add_argument("--force", action="store_true",
+                          help="evaluate even if the data differs from what the checkpoint was trained with")
     evaluate.set_defaults(run=cmd_evaluate)
 
     predict = commands.add_parser("predict", help="class probabilities for image files or folders")
@@ -229,7 +348,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", type=Path, help="PNG/JPEG/DICOM/NIfTI files or folders of them")
     predict.add_argument("--output", "-o", type=Path, help="write CSV or JSON here (by suffix); default: stdout")
     predict.add_argument("--format", choices=["csv", "json"])
+    predict.add_argument("--strict", action="store_true",
+                         help="stop with an error (instead of a warning) on an input unlike the training images")
     predict.set_defaults(run=cmd_predict)
+
+    generate = commands.add_parser("generate", help="continue a prompt with a trained language model")
+    generate.add_argument("checkpoint", type=Path, help="a language-model checkpoint (e.g. from meddl train pubmedqa-lm)")
+    generate.add_argument("--prompt", required=True, help="text to continue")
+    generate.add_argument("--max-tokens", type=int, default=100, help="tokens to sample (default 100)")
+    generate.add_argument("--temperature", type=float, default=1.0,
+                          help="below 1: safer, more repetitive text; above 1: more varied (default 1.0)")
+    generate.add_argument("--top-k", type=int, help="sample only among the K most likely tokens (default: all)")
+    generate.add_argument("--seed", type=int, default=0, help="the same seed gives the same text (default 0)")
+    generate.set_defaults(run=cmd_generate)
 
     explain = commands.add_parser("explain", help="heatmaps of where the model looked, as overlay PNGs")
     explain.add_argument("checkpoint", type=Path)
@@ -256,6 +387,25 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run predictions on ONNX Runtime (default) or eager PyTorch (checkpoints only)")
     serve.set_defaults(run=cmd_serve)
 
+    commands.add_parser("selfcheck", help="check this installation against bundled reference outputs (seconds)"
+                        ).set_defaults(run=cmd_selfcheck)
+
+    data = commands.add_parser("data", help="check a dataset: counts, constant images, duplicates, leakage")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    verify = data_commands.add_parser(
+        "verify", help="counts per split and class, constant/all-zero images, duplicates and patients across splits; "
+        "exits 1 on leakage")
+    verify.add_argument("dataset", help="registered name or a path to your own data")
+    verify.add_argument("--data-dir", type=Path)
+    verify.add_argument("--output", "-o", type=Path, help="JSON report (default runs/verify/DATASET.json)")
+    verify.add_argument("--warn-only", action="store_true", help="report leakage but exit 0")
+    verify.add_argument("--near-bits", type=int, default=4,
+                        help="near-duplicate candidates: perceptual hashes within this many of 64 bits (default 4)")
+    verify.add_argument("--near-mad", type=float, default=2.0,
+                        help="near-duplicate confirmed: mean pixel difference at most this many grey levels (default 2)")
+    verify.add_argument("--option", "-O", action="append", metavar="KEY=VALUE", help="ECG/text loader option")
+    verify.set_defaults(run=cmd_data_verify)
+
     deid = commands.add_parser("deid", help="de-identify a folder of DICOM files (PS3.15 Annex E Basic Profile)")
     deid.add_argument("input_dir", type=Path, help="folder of DICOM files (searched recursively)")
     deid.add_argument("output_dir", type=Path, help="where the de-identified tree and meddl_deid_log.csv go; "
@@ -265,6 +415,51 @@ def build_parser() -> argparse.ArgumentParser:
     deid.add_argument("--key", help="secret that makes new UIDs, pseudonyms and date offsets repeat across runs "
                       "(default: a random key for this run only)")
     deid.set_defaults(run=cmd_deid)
+
+    gan = commands.add_parser("gan", help="GAN image synthesis: train, sample, evaluate")
+    gan_commands = gan.add_subparsers(dest="gan_command", metavar="GAN_COMMAND")
+    gan.set_defaults(run=lambda args: gan.print_help())
+    gan_train = gan_commands.add_parser("train", help="train a class-conditional DCGAN on a dataset's images")
+    gan_train.add_argument("dataset", help="registered image dataset (see `meddl datasets`) or a MedMNIST-layout .npz")
+    gan_train.add_argument("--output-dir", type=Path, help="default runs/gan-DATASET")
+    gan_train.add_argument("--data-dir", type=Path)
+    gan_train.add_argument("--epochs", type=int)
+    gan_train.add_argument("--batch-size", type=int)
+    gan_train.add_argument("--lr-g", type=float, help="generator learning rate (Adam, beta1 0.5)")
+    gan_train.add_argument("--lr-d", type=float, help="discriminator learning rate")
+    gan_train.add_argument("--loss", choices=["ns", "wgan-gp"], help="non-saturating (default) or WGAN-GP")
+    gan_train.add_argument("--latent-dim", type=int)
+    gan_train.add_argument("--unconditional", action="store_true", help="ignore the class labels")
+    gan_train.add_argument("--seed", type=int)
+    gan_train.add_argument("--sample-every", type=int, help="save a sample grid every N epochs")
+    gan_train.add_argument("--max-minutes", type=float, help="stop after this much training time")
+    gan_train.add_argument("--resume", action="store_true", help="continue the run in --output-dir from last.ckpt")
+    gan_train.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output-dir")
+    gan_train.set_defaults(run=cmd_gan_train)
+    gan_sample = gan_commands.add_parser("sample", help="generate PNGs and a MedMNIST-layout npz from a checkpoint")
+    gan_sample.add_argument("checkpoint", type=Path)
+    gan_sample.add_argument("--n", type=int, default=1000, help="number of images (default 1000)")
+    gan_sample.add_argument("--label", help="class name or index (default: classes in the training proportions)")
+    gan_sample.add_argument("--seed", type=int, default=0)
+    gan_sample.add_argument("--output-dir", type=Path, help="default RUN/synthetic next to the checkpoints")
+    gan_sample.set_defaults(run=cmd_gan_sample)
+    gan_evaluate = gan_commands.add_parser(
+        "evaluate", help="domain/Inception FID, precision/recall, memorisation, TSTR and augmentation gain")
+    gan_evaluate.add_argument("checkpoint", type=Path)
+    gan_evaluate.add_argument("--n", type=int, help="synthetic images to draw (default: as many as real training)")
+    gan_evaluate.add_argument("--classifier", type=Path,
+                              help="meddl classifier checkpoint for domain features (default: train one)")
+    gan_evaluate.add_argument("--inception-weights", type=Path,
+                              help="pytorch-fid's pt_inception-2015-12-05 file (or $MEDDL_INCEPTION_WEIGHTS)")
+    gan_evaluate.add_argument("--no-tstr", action="store_true", help="skip train-synthetic-test-real")
+    gan_evaluate.add_argument("--no-augmentation", action="store_true", help="skip the augmentation-gain table")
+    gan_evaluate.add_argument("--fractions", type=float, nargs="+", metavar="F",
+                              help="fractions of the real training set (default 0.1 0.25 1.0)")
+    gan_evaluate.add_argument("--epochs", type=int, help="epochs of every classifier trained (default 5)")
+    gan_evaluate.add_argument("--seed", type=int, default=0)
+    gan_evaluate.add_argument("--data-dir", type=Path)
+    gan_evaluate.add_argument("--output-dir", type=Path, help="default RUN/evaluation next to the checkpoints")
+    gan_evaluate.set_defaults(run=cmd_gan_evaluate)
     return parser
 
 
@@ -277,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     from meddl.errors import MeddlError
 
     try:
-        args.run(args)
+        status = args.run(args)
     except MeddlError as error:
         if args.debug:
             raise
@@ -292,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"meddl: unexpected error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 1
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ class Prediction:
     file: str
     label: str
     probabilities: dict[str, float]
+    # why this input does not look like the training images (see meddl.guards); empty when it does
+    warnings: tuple[str, ...] = ()
 
 
 def collect_files(inputs: list[str | Path]) -> list[Path]:
@@ -60,33 +62,40 @@ def prepare_image(array: np.ndarray, channels: int, size: int) -> np.ndarray:
     return array
 
 
-def predict_files(module, files: list[Path]) -> list[Prediction]:
-    """Class probabilities for each file, with the most likely class (or the labels present, for multi-label)."""
+def predict_files(module, files: list[Path], strict: bool = False) -> list[Prediction]:
+    """Class probabilities for each file, with the decided class (or the labels present, for multi-label), and
+    warnings for inputs unlike the training images (an error for the first of them under `strict`)."""
     from meddl.data.imageio import read_image
+    from meddl.guards import check_input, enforce
     from meddl.tasks.classification import predicted_labels
 
     hp = module.hparams
-    batch = np.stack([prepare_image(read_image(path), hp.in_channels, hp.image_size) for path in files])
+    decoded = [read_image(path) for path in files]
+    stats = getattr(module, "input_stats", None)
+    warnings = [tuple(enforce(str(path), check_input(array, stats), strict)) for path, array in zip(files, decoded)]
+    batch = np.stack([prepare_image(array, hp.in_channels, hp.image_size) for array in decoded])
     probs = module.predict_proba(torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()))
-    hard = predicted_labels(hp.task, torch.from_numpy(probs)).numpy()
+    # the operating point tuned on validation data and stored in the checkpoint (0.5 for older checkpoints)
+    threshold = getattr(module, "threshold", None)
+    hard = predicted_labels(hp.task, torch.from_numpy(probs), 0.5 if threshold is None else threshold).numpy()
     results = []
-    for path, row, decision in zip(files, probs, hard):
+    for path, row, decision, notes in zip(files, probs, hard, warnings):
         if hp.task == "multi-label":
             label = "|".join(hp.labels[i] for i in np.flatnonzero(decision))
         else:
             label = hp.labels[int(decision)]
-        results.append(Prediction(str(path), label, {name: float(p) for name, p in zip(hp.labels, row)}))
+        results.append(Prediction(str(path), label, {name: float(p) for name, p in zip(hp.labels, row)}, notes))
     return results
 
 
 def format_predictions(predictions: list[Prediction], fmt: str) -> str:
     """CSV (one column per class) or JSON (a list of objects)."""
     if fmt == "json":
-        return json.dumps([p.__dict__ for p in predictions], indent=2) + "\n"
+        return json.dumps([{**p.__dict__, "warnings": list(p.warnings)} for p in predictions], indent=2) + "\n"
     names = list(predictions[0].probabilities) if predictions else []
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["file", "label", *[f"p_{name}" for name in names]])
+    writer.writerow(["file", "label", *[f"p_{name}" for name in names], "warnings"])
     for p in predictions:
-        writer.writerow([p.file, p.label, *[f"{p.probabilities[name]:.6f}" for name in names]])
+        writer.writerow([p.file, p.label, *[f"{p.probabilities[name]:.6f}" for name in names], "; ".join(p.warnings)])
     return buffer.getvalue()

@@ -27,6 +27,7 @@ from serve_helpers import (
 )
 
 from meddl.serve.app import create_app
+from meddl.training.checkpoints import checkpoint_entry
 
 AUTH = {"X-API-Key": KEY}
 
@@ -123,7 +124,11 @@ def test_predict_returns_probabilities_label_model_id_and_threshold(client, imag
     body = response.json()
     assert set(body["probabilities"]) == {"malignant", "normal, benign"}
     assert sum(body["probabilities"].values()) == pytest.approx(1, abs=1e-5)
-    assert body["label"] in body["probabilities"] and body["threshold"] == 0.5
+    # the decision threshold tuned on validation data and stored in the checkpoint decides the label
+    stored = checkpoint_entry(trained_checkpoint(None), "threshold")
+    assert body["threshold"] == pytest.approx(stored) and stored != 0.5
+    positive = body["probabilities"]["normal, benign"]  # the second label is the positive class
+    assert body["label"] == ("normal, benign" if positive > stored else "malignant")
     assert body["model_id"].startswith("sha256:") and body["task"] == "binary"
     assert body["input"]["format"] == {"jpeg": "JPEG", "dicom": "DICOM", "rgb-dicom": "DICOM"}.get(kind, "PNG")
 

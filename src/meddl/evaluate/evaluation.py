@@ -53,6 +53,21 @@ def predictions_csv(y_true: np.ndarray, y_prob: np.ndarray, labels: list[str], s
     return buffer.getvalue()
 
 
+def _tuned_metrics(module, task: str, y_true, y_prob, labels, n_bootstrap: int, seed: int) -> dict | None:
+    """Metrics at the checkpoint's tuned decision threshold (see `meddl.evaluate.thresholds`), or None."""
+    from meddl.evaluate.metrics import bootstrap_ci, compute_metrics
+
+    threshold = getattr(module, "threshold", None)
+    if threshold is None:
+        return None
+    at = compute_metrics(task, y_true, y_prob, labels, threshold=threshold)
+    ci = bootstrap_ci(task, y_true, y_prob, n_boot=n_bootstrap, seed=seed, threshold=threshold) if n_bootstrap else {}
+    return {"threshold": threshold, "method": getattr(module, "threshold_method", None) or "youden",
+            **{key: at[key] for key in ("acc", "balanced_accuracy", "macro_f1")},
+            "per_class": at["per_class"], "confusion_matrix": at["confusion_matrix"],
+            "ci": {key: ci[key] for key in ("acc", "balanced_accuracy", "macro_f1") if key in ci}}
+
+
 def evaluate_module(
     module,
     data: ImageSplits,
@@ -99,6 +114,9 @@ def evaluate_module(
         **(extra or {}),
         "history": history or [],
     }
+    tuned = _tuned_metrics(module, task, y_true, y_prob, labels, n_bootstrap, seed)
+    if tuned is not None:
+        payload[split]["tuned"] = tuned
     if split != "val" and "val" in data.images:
         val_metrics = compute_metrics(task, data.labels["val"], predict_split(module, data.images["val"]), labels)
         payload["val"] = {key: val_metrics[key] for key in ("auc", "acc", "macro_f1", "balanced_accuracy", "ece")}
@@ -124,6 +142,7 @@ def evaluate_module(
             best_epoch=best_epoch,
             privacy=getattr(module, "privacy", None),
             explanations=explanations,
+            tuned=tuned,
         ),
     )
     write_text_atomic(

@@ -46,7 +46,7 @@ def compute_metrics(
     y_true: np.ndarray,
     y_prob: np.ndarray,
     labels: Sequence[str],
-    threshold: float = 0.5,
+    threshold: float | Sequence[float] = 0.5,
     n_bins: int = 10,
 ) -> dict:
     """All metrics of one evaluation as a JSON-serialisable dict (undefined values are None, never NaN).
@@ -55,7 +55,8 @@ def compute_metrics(
     specificity, ppv, npv, f1, auc per class or label); confusion_matrix (C x C, rows true; multi-label: one
     [[tn, fp], [fn, tp]] per label); calibration (bin_edges, bin_confidence, bin_accuracy, bin_count); roc (name,
     fpr, tpr per class; binary: the positive class only). `threshold` applies to binary (positive-class
-    probability) and multi-label predictions; as in MedMNIST a case is positive only when strictly above it.
+    probability) and multi-label predictions (there optionally one per label); as in MedMNIST a case is positive only
+    when strictly above it.
 
     Example:
         >>> m = compute_metrics("binary", np.array([0, 1]), np.array([[0.8, 0.2], [0.3, 0.7]]), ["benign", "cancer"])
@@ -97,7 +98,7 @@ def compute_metrics(
     return {
         **{key: _num(s[key]) for key in SUMMARY_KEYS},
         "n": len(y_true),
-        "threshold": float(threshold),
+        "threshold": np.asarray(threshold, dtype=float).tolist(),
         "per_class": per_class,
         "confusion_matrix": confusion,
         "calibration": calibration,
@@ -112,7 +113,7 @@ def bootstrap_ci(
     n_boot: int = 1000,
     alpha: float = 0.05,
     seed: int = 0,
-    threshold: float = 0.5,
+    threshold: float | Sequence[float] = 0.5,
     n_bins: int = 10,
 ) -> dict[str, list[float | None]]:
     """Percentile bootstrap intervals, {"auc": [low, high], ...}, for auc, acc, ece, macro_f1 and balanced_accuracy.
@@ -183,12 +184,13 @@ def _validate(
     return y_true.astype(int), y_prob
 
 
-def _prepare(task: str, y_true: np.ndarray, y_prob: np.ndarray, threshold: float, n_bins: int) -> _Cases:
+def _prepare(task: str, y_true: np.ndarray, y_prob: np.ndarray, threshold: float | Sequence[float],
+             n_bins: int) -> _Cases:
     """Predictions and calibration samples as per-case matrices; the MedMNIST decision rules live here."""
     if n_bins < 1:
         raise ConfigError(f"n_bins: expected at least 1 calibration bin, got {n_bins}")
     if task == "multi-label":
-        truth, pred, conf, hit = y_true, y_prob > threshold, y_prob, y_true
+        truth, pred, conf, hit = y_true, y_prob > np.asarray(threshold), y_prob, y_true
     else:
         eye = np.eye(y_prob.shape[1])
         label = (y_prob[:, 1] > threshold).astype(int) if task == "binary" else y_prob.argmax(axis=1)

@@ -72,8 +72,8 @@ def seed_cnn(in_channels: int, num_classes: int, image_size: int = 28) -> nn.Mod
 
 @register_model("fast-cnn", "cnn", "Small VGG-style CNN with batch-norm; the fast CPU default (~0.3M parameters)",
                 cam_layer="features")
-def fast_cnn(in_channels: int, num_classes: int, image_size: int = 28) -> nn.Module:
-    return FastCNN(in_channels, num_classes)
+def fast_cnn(in_channels: int, num_classes: int, image_size: int = 28, width: int = 32) -> nn.Module:
+    return FastCNN(in_channels, num_classes, width=width)
 
 
 def _monai_resnet(depth: int, in_channels: int, num_classes: int, small_input: bool) -> nn.Module:

@@ -52,7 +52,7 @@ class PredictResponse(BaseModel):
     label: str
     probabilities: dict[str, float]
     model_id: str
-    threshold: float
+    threshold: float | list[float]
     task: str
     input: dict
 
@@ -124,7 +124,7 @@ def create_app(
         outcome = served.predict(served.prepare(decoded.pixels))
         height, width, channels = decoded.pixels.shape
         return {"label": outcome.label, "probabilities": outcome.probabilities, "model_id": served.model_id,
-                "threshold": float(served.metadata.get("decision_threshold", 0.5)), "task": served.metadata["task"],
+                "threshold": served.metadata.get("decision_threshold", 0.5), "task": served.metadata["task"],
                 "input": {"format": decoded.format, "width": width, "height": height, "channels": channels}}
 
     @v1.post("/explain", response_class=Response, responses={200: {"content": {"image/png": {}}}})

@@ -173,7 +173,8 @@ def model_card(module, checkpoint: Path) -> dict:
 
     hp = module.hparams
     raw = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    threshold = hp.get("threshold", raw.get("threshold", 0.5))
+    threshold = raw.get("threshold")
+    threshold = 0.5 if threshold is None else threshold  # tuned on validation data where the checkpoint has one
     card = {
         "format": FORMAT,
         "meddl_version": __version__,
@@ -190,7 +191,7 @@ def model_card(module, checkpoint: Path) -> dict:
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "layout": "NC",
                    "meaning": "independent label probabilities" if hp.task == "multi-label"
                    else "class probabilities (rows sum to 1)"},
-        "decision_threshold": float(threshold),
+        "decision_threshold": np.asarray(threshold, dtype=float).tolist(),  # one per label for multi-label
         "source_checkpoint": checkpoint.name,
     }
     privacy = hp.get("privacy", raw.get("privacy"))

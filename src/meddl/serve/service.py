@@ -67,12 +67,13 @@ class ServedModel:
         """`image`: uint8 (size, size, channels), already prepared."""
         probs = np.asarray(self.predictor.predict(image[None]), dtype=np.float64)[0]
         labels, task = list(self.metadata["labels"]), self.metadata["task"]
-        threshold = float(self.metadata.get("decision_threshold", 0.5))
+        threshold = self.metadata.get("decision_threshold", 0.5)
         if task == "multi-label":
-            chosen = [name for name, p in zip(labels, probs) if p > threshold]
+            cuts = np.broadcast_to(np.asarray(threshold, dtype=np.float64), probs.shape)  # one per label, or shared
+            chosen = [name for name, p, cut in zip(labels, probs, cuts) if p > cut]
             label, index = "|".join(chosen), int(np.argmax(probs))
         elif task == "binary":
-            index = int(probs[1] > threshold)
+            index = int(probs[1] > float(threshold))
             label = labels[index]
         else:
             index = int(np.argmax(probs))

@@ -56,11 +56,12 @@ def probabilities(task: str, logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=1)
 
 
-def predicted_labels(task: str, probs: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
-    """Hard predictions: class index per sample, or a 0/1 row per sample for multi-label."""
+def predicted_labels(task: str, probs: torch.Tensor, threshold: float | list[float] = 0.5) -> torch.Tensor:
+    """Hard predictions: class index per sample, or a 0/1 row per sample for multi-label (one threshold, or one per
+    label). Binary and multi-label cases are positive when strictly above the threshold, as in MedMNIST."""
     _check(task)
     if task == "multi-label":
-        return (probs > threshold).long()
+        return (probs > torch.as_tensor(threshold, dtype=probs.dtype)).long()
     if task == "binary":
         return (probs[:, 1] > threshold).long()
     return probs.argmax(dim=1)

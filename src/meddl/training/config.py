@@ -52,6 +52,9 @@ class TrainConfig:
     # Options for ECG and text loaders (beat window, split scheme, tokeniser...), checked by the loader's own
     # dataclass; images take `size` instead.
     data_options: dict = field(default_factory=dict)
+    # Binary and multi-label tasks: the decision threshold is tuned on validation data, by Youden's J, or as the
+    # highest threshold reaching this sensitivity (e.g. 0.95 for screening).
+    target_sensitivity: float | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "adamw", "sgd"):
@@ -63,6 +66,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
+        if self.target_sensitivity is not None and not 0 < self.target_sensitivity <= 1:
+            raise ConfigError(f"target sensitivity must be in (0, 1], got {self.target_sensitivity}")
         self._check_privacy()
 
     def _check_privacy(self) -> None:
