@@ -34,7 +34,8 @@ def cmd_datasets(args: argparse.Namespace) -> None:
                      info.modality if image else "-"])
     print(_table(rows, ["name", "kind", "task", "classes", "channels", "sizes", "train/val/test", "license",
                         "modality"]))
-    print("\nAlso: a folder of class sub-folders, or a CSV of path,label, given as a path.")
+    print("\nAlso, given as a path: a folder of class sub-folders or a CSV of path,label (images), a MedMNIST-layout "
+          ".npz, a folder of WFDB records (*.hea/*.dat/*.atr), or PubMed RCT text (train.txt/dev.txt/test.txt).")
 
 
 def cmd_models(args: argparse.Namespace) -> None:
