@@ -6,21 +6,20 @@ turned into normalised floats (and augmented, during training) on the device, on
 
 from __future__ import annotations
 
-import math
 
-import lightning as L
 import numpy as np
 import torch
 
 from meddl.models import create
 from meddl.tasks import classification
 from meddl.training.augment import augment, policy_for
+from meddl.training.scheduled import ScheduledModule
 
 MEAN, STD = 0.5, 0.5  # images in [0, 1] are mapped to [-1, 1], as in MedMNIST's own pipeline
 SELECTION_TIEBREAK = 1e-6  # far below any meaningful AUC difference
 
 
-class ImageClassifier(L.LightningModule):
+class ImageClassifier(ScheduledModule):
     """A registered model trained for one image classification task.
 
     The hyper-parameters saved with the checkpoint (labels, task, channels, size, normalisation) are all that
@@ -89,13 +88,12 @@ class ImageClassifier(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._batch_counter = 0
-        for group in self.trainer.optimizers[0].param_groups:
-            group["lr"] = self.learning_rate(self.current_epoch)
+        super().on_train_epoch_start()
 
     def training_step(self, batch, batch_idx: int):
         # Dropout and any other global randomness depend only on (seed, epoch, batch): a resumed run repeats them
         # even though Lightning creates its data iterators at different moments when it restarts.
-        torch.manual_seed(self.hparams.seed * 7_919 + self.current_epoch * 100_003 + batch_idx)
+        self._seed_step(batch_idx)
         images, labels = batch
         logits = self(images)
         if len(labels) == 0:
@@ -130,27 +128,6 @@ class ImageClassifier(L.LightningModule):
         # Model selection: AUC, with ties (common at AUC 1.0 on easy sets) broken by accuracy.
         self.log("val_selection", float(auc) + SELECTION_TIEBREAK * float(metrics["acc"]), sync_dist=False)
         self.log("val_acc", float(metrics["acc"]), prog_bar=True, sync_dist=False)
-
-    def configure_optimizers(self):
-        hp = self.hparams
-        params = self.net.parameters()
-        if hp.optimizer == "sgd":
-            optimizer = torch.optim.SGD(params, lr=hp.lr, momentum=0.9, weight_decay=hp.weight_decay, nesterov=True)
-        elif hp.optimizer == "adam":
-            optimizer = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        else:
-            optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        return optimizer
-
-    def learning_rate(self, epoch: int) -> float:
-        """The learning rate for `epoch` as a pure function of the epoch, so that a resumed run uses exactly the
-        rate an uninterrupted one would (a stateful scheduler saved mid-step would not)."""
-        hp = self.hparams
-        if hp.schedule == "multistep":
-            return hp.lr * hp.gamma ** sum(epoch >= milestone for milestone in hp.milestones)
-        if hp.schedule == "cosine":
-            return hp.lr * 0.5 * (1 + math.cos(math.pi * epoch / max(hp.epochs, 1)))
-        return hp.lr
 
     @torch.no_grad()
     def predict_proba(self, images_uint8: torch.Tensor, batch_size: int = 512) -> np.ndarray:

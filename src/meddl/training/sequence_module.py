@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 
-import lightning as L
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from meddl.models import create
+from meddl.training.scheduled import ScheduledModule
 
 # ECG: Q (unclassifiable) beats are scored by no study we compare with (AAMI EC57 / de Chazal 2004).
 UNSCORED_LABELS = ("Q",)
@@ -25,37 +25,7 @@ def scored_labels(kind: str, labels: list[str]) -> list[str]:
     return [name for name in labels if not (kind == "ecg" and name in UNSCORED_LABELS)]
 
 
-class _Optimised(L.LightningModule):
-    """Optimiser and learning-rate schedule shared by the sequence modules, as in the image module: the rate is a
-    pure function of the epoch, so a resumed run uses exactly the rate an uninterrupted one would. Dropout and
-    other global randomness depend only on (seed, epoch, batch) for the same reason."""
-
-    def configure_optimizers(self):
-        hp = self.hparams
-        params = self.net.parameters()
-        if hp.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=hp.lr, momentum=0.9, weight_decay=hp.weight_decay, nesterov=True)
-        if hp.optimizer == "adam":
-            return torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        return torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
-
-    def learning_rate(self, epoch: int) -> float:
-        hp = self.hparams
-        if hp.schedule == "multistep":
-            return hp.lr * hp.gamma ** sum(epoch >= milestone for milestone in hp.milestones)
-        if hp.schedule == "cosine":
-            return hp.lr * 0.5 * (1 + math.cos(math.pi * epoch / max(hp.epochs, 1)))
-        return hp.lr
-
-    def on_train_epoch_start(self) -> None:
-        for group in self.trainer.optimizers[0].param_groups:
-            group["lr"] = self.learning_rate(self.current_epoch)
-
-    def _seed_step(self, batch_idx: int) -> None:
-        torch.manual_seed(self.hparams.seed * 7_919 + self.current_epoch * 100_003 + batch_idx)
-
-
-class SequenceClassifier(_Optimised):
+class SequenceClassifier(ScheduledModule):
     """A registered ECG or text model trained for multi-class classification.
 
     `kind` is "ecg" (batches of beats and optional RR features) or "text" (token ids; with `pair=True` in
@@ -138,7 +108,7 @@ class SequenceClassifier(_Optimised):
         return torch.cat(outputs).numpy()
 
 
-class LanguageModel(_Optimised):
+class LanguageModel(ScheduledModule):
     """A registered next-token model (e.g. `lstm-lm`) over the vocabulary of `tokenizer` (a `Tokenizer.to_dict()`).
 
     Model selection is on validation perplexity (`val_selection` = -perplexity, higher is better); the loss ignores
