@@ -104,16 +104,22 @@ def write_report(output_dir: Path, report: ReportInput) -> Path:
     complete, so a crash never leaves a half-written report; on failure the folder is removed and nothing new
     remains. The HTML embeds its figures, so it never depends on the PNG files beside it.
     """
+    return write_report_files(output_dir, lambda: _render_figures(report), lambda pngs: _html(report, pngs))
+
+
+def write_report_files(output_dir: Path, render_figures, render_html) -> Path:
+    """Write `render_html(pngs)` as report.html and `render_figures()` ({name: PNG bytes}) as figures/*.png,
+    atomically (see `write_report`); shared by the image and sequence reports."""
     output_dir = Path(output_dir)
     created = not output_dir.exists()
     output_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=output_dir))
     try:
-        pngs = _render_figures(report)
+        pngs = render_figures()
         (staging / "figures").mkdir()
         for name, data in pngs.items():
             (staging / "figures" / f"{name}.png").write_bytes(data)
-        (staging / "report.html").write_text(_html(report, pngs), encoding="utf-8")
+        (staging / "report.html").write_text(render_html(pngs), encoding="utf-8")
         (output_dir / "figures").mkdir(exist_ok=True)
         for name in pngs:
             os.replace(staging / "figures" / f"{name}.png", output_dir / "figures" / f"{name}.png")

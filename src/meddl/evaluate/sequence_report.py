@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 from pathlib import Path
 
 from meddl.evaluate import figures
-from meddl.evaluate.report import _duration, _interval, _table, fmt, report_stylesheet
+from meddl.evaluate.report import _duration, _interval, _table, fmt, report_stylesheet, write_report_files
 
 HEADLINES = {"classifier": (("Macro-F1", "macro_f1"), ("Accuracy", "acc")),
              "language-model": (("Perplexity", "perplexity"), ("Cross-entropy (nats/token)", "cross_entropy"))}
@@ -55,24 +52,14 @@ class SequenceReport:
 
 def write_sequence_report(output_dir: Path, report: SequenceReport) -> Path:
     """Write report.html and figures/*.png into `output_dir`, atomically, and return the HTML path."""
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=output_dir))
-    try:
+
+    def render_figures() -> dict[str, bytes]:
         pngs = {"training_curves": figures.training_curves(report.history, report.best_epoch)}
         if report.kind != "language-model":
             pngs["confusion_matrix"] = figures.confusion_matrix(report.metrics["confusion_matrix"], report.labels)
-        (staging / "figures").mkdir()
-        for name, data in pngs.items():
-            (staging / "figures" / f"{name}.png").write_bytes(data)
-        (staging / "report.html").write_text(_html(report, pngs), encoding="utf-8")
-        (output_dir / "figures").mkdir(exist_ok=True)
-        for name in pngs:
-            os.replace(staging / "figures" / f"{name}.png", output_dir / "figures" / f"{name}.png")
-        os.replace(staging / "report.html", output_dir / "report.html")
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return output_dir / "report.html"
+        return pngs
+
+    return write_report_files(output_dir, render_figures, lambda pngs: _html(report, pngs))
 
 
 def _section(title: str, note: str, body: str) -> str:
