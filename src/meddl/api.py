@@ -66,6 +66,10 @@ def train(
     if seeds is not None:
         from meddl.multiseed import train_seeds
 
+        if options.get("devices") not in (None, "auto", 1) or options.get("num_nodes") not in (None, 1):
+            raise MeddlError("--seeds runs one seed after another in one process; for several devices, launch one "
+                             "run per seed with --seed N --devices ...")
+
         train_seeds(train, list(seeds), Path(output_dir), dataset=dataset, model=model, data_dir=data_dir,
                     preset=preset, resume=resume, overwrite=overwrite, progress=progress, callbacks=callbacks,
                     **options)
@@ -74,7 +78,10 @@ def train(
     default_preset, default_model = dataset_defaults(dataset)
     config = make_config(dataset, preset=preset or default_preset, model=model or default_model, **options)
     output = Path(output_dir)
-    _prepare_output_dir(output, resume, overwrite)
+    from meddl.training.distributed import is_worker_process
+
+    if not is_worker_process():  # under DDP, rank 0 alone owns the output folder
+        _prepare_output_dir(output, resume, overwrite)
     data = load_dataset(dataset, size=config.size, data_dir=data_dir, seed=config.seed, options=config.data_options)
     if not isinstance(data, ImageSplits):
         from meddl.training.sequence_runs import train_sequences

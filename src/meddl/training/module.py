@@ -13,6 +13,7 @@ import torch
 from meddl.models import create
 from meddl.tasks import classification
 from meddl.training.augment import augment, policy_for
+from meddl.training.distributed import gather
 from meddl.training.scheduled import ScheduledModule
 
 MEAN, STD = 0.5, 0.5  # images in [0, 1] are mapped to [-1, 1], as in MedMNIST's own pipeline
@@ -81,6 +82,7 @@ class ImageClassifier(ScheduledModule):
         if self.trainer is not None and self.trainer.training and self.hparams.augment and len(images):
             generator = torch.Generator().manual_seed(
                 self.hparams.seed * 1_000_003 + self.current_epoch * 10_007 + self._batch_counter
+                + self.global_rank * 7_777_777  # each process augments its own shard differently
             )
             self._batch_counter += 1
             images = augment(images, self.policy, generator)
@@ -101,7 +103,8 @@ class ImageClassifier(ScheduledModule):
             # loss is a zero that keeps the graph, and there is nothing to log
             return logits.sum() * 0.0
         loss = classification.loss(self.hparams.task, logits, labels, self.class_weights)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels),
+                 sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx: int):
@@ -117,17 +120,15 @@ class ImageClassifier(ScheduledModule):
         probs = torch.cat([p for p, _ in self._val_outputs])
         labels = torch.cat([y for _, y in self._val_outputs])
         self._val_outputs.clear()
-        if self.trainer.world_size > 1:
-            probs = self.all_gather(probs).flatten(0, 1)
-            labels = self.all_gather(labels).flatten(0, 1)
+        probs, labels = gather(self, probs), gather(self, labels)
         metrics = compute_metrics(
             self.hparams.task, labels.cpu().numpy(), probs.float().cpu().numpy(), self.hparams.labels
         )
         auc = metrics["auc"] if metrics["auc"] is not None else float("nan")
-        self.log("val_auc", float(auc), prog_bar=True, sync_dist=False)
+        self.log("val_auc", float(auc), prog_bar=True, sync_dist=True)
         # Model selection: AUC, with ties (common at AUC 1.0 on easy sets) broken by accuracy.
-        self.log("val_selection", float(auc) + SELECTION_TIEBREAK * float(metrics["acc"]), sync_dist=False)
-        self.log("val_acc", float(metrics["acc"]), prog_bar=True, sync_dist=False)
+        self.log("val_selection", float(auc) + SELECTION_TIEBREAK * float(metrics["acc"]), sync_dist=True)
+        self.log("val_acc", float(metrics["acc"]), prog_bar=True, sync_dist=True)
 
     @torch.no_grad()
     def predict_proba(self, images_uint8: torch.Tensor, batch_size: int = 512) -> np.ndarray:

@@ -38,4 +38,5 @@ class ScheduledModule(L.LightningModule):
             group["lr"] = self.learning_rate(self.current_epoch)
 
     def _seed_step(self, batch_idx: int) -> None:
-        torch.manual_seed(self.hparams.seed * 7_919 + self.current_epoch * 100_003 + batch_idx)
+        torch.manual_seed(self.hparams.seed * 7_919 + self.current_epoch * 100_003 + batch_idx
+                          + self.global_rank * 7_777_777)  # under DDP each process draws its own dropout masks

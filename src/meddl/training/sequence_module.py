@@ -14,6 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from meddl.models import create
+from meddl.training.distributed import gather, total
 from meddl.training.scheduled import ScheduledModule
 
 # ECG: Q (unclassifiable) beats are scored by no study we compare with (AAMI EC57 / de Chazal 2004).
@@ -75,27 +76,29 @@ class SequenceClassifier(ScheduledModule):
     def training_step(self, batch: dict, batch_idx: int):
         self._seed_step(batch_idx)
         loss = F.cross_entropy(self(batch).float(), batch["labels"], weight=self.class_weights)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["labels"]))
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["labels"]),
+                 sync_dist=True)
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int):
         logits = self(batch).float()
         loss = F.cross_entropy(logits, batch["labels"], weight=self.class_weights)
-        self.log("val_loss", loss, on_epoch=True, batch_size=len(batch["labels"]))
+        self.log("val_loss", loss, on_epoch=True, batch_size=len(batch["labels"]), sync_dist=True)
         self._val_outputs.append((logits.argmax(dim=1).cpu(), batch["labels"].cpu()))
 
     def on_validation_epoch_end(self) -> None:
         from sklearn.metrics import accuracy_score, f1_score
 
-        predicted = torch.cat([p for p, _ in self._val_outputs]).numpy()
-        truth = torch.cat([y for _, y in self._val_outputs]).numpy()
+        predicted = gather(self, torch.cat([p for p, _ in self._val_outputs]).to(self.device)).cpu().numpy()
+        truth = gather(self, torch.cat([y for _, y in self._val_outputs]).to(self.device)).cpu().numpy()
         self._val_outputs.clear()
         labels = list(self.hparams.labels)
         scored = [labels.index(name) for name in scored_labels(self.hparams.kind, labels)]
         macro_f1 = f1_score(truth, predicted, labels=scored, average="macro", zero_division=0)
-        self.log("val_acc", float(accuracy_score(truth, predicted)), prog_bar=True)
-        self.log("val_macro_f1", float(macro_f1), prog_bar=True)
-        self.log("val_selection", float(macro_f1))
+        # figures from the gathered predictions are the same on every process
+        self.log("val_acc", float(accuracy_score(truth, predicted)), prog_bar=True, sync_dist=True)
+        self.log("val_macro_f1", float(macro_f1), prog_bar=True, sync_dist=True)
+        self.log("val_selection", float(macro_f1), sync_dist=True)
 
     @torch.no_grad()
     def predict_proba(self, loader) -> np.ndarray:
@@ -152,7 +155,8 @@ class LanguageModel(ScheduledModule):
         self._seed_step(batch_idx)
         total, count = self.token_losses(batch)
         loss = total / count.clamp_min(1)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=int(count))
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=int(count),
+                 sync_dist=True)
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int):
@@ -161,12 +165,13 @@ class LanguageModel(ScheduledModule):
         self._val_count += float(count)
 
     def on_validation_epoch_end(self) -> None:
-        cross_entropy = self._val_sum / max(self._val_count, 1.0)
+        cross_entropy = total(self, self._val_sum) / max(total(self, self._val_count), 1.0)
         self._val_sum = self._val_count = 0.0
         perplexity = math.exp(min(cross_entropy, 50.0))
-        self.log("val_loss", cross_entropy)
-        self.log("val_perplexity", perplexity, prog_bar=True)
-        self.log("val_selection", -perplexity)
+        # summed over every process first, so these are the same on each
+        self.log("val_loss", cross_entropy, sync_dist=True)
+        self.log("val_perplexity", perplexity, prog_bar=True, sync_dist=True)
+        self.log("val_selection", -perplexity, sync_dist=True)
 
     @torch.no_grad()
     def cross_entropy(self, loader) -> tuple[float, int]:

@@ -20,6 +20,7 @@ from meddl.data.tensors import ImageTensorDataset, make_loader
 from meddl.data.types import ImageSplits
 from meddl.errors import ConfigError, MeddlError
 from meddl.training.config import TrainConfig
+from meddl.training.distributed import finish as finish_distributed
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,12 @@ def _quiet_lightning() -> None:
     for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    # under DDP each process runs fewer batches than the logging interval computed from the whole loader
+    warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # DDP: Lightning's all_gather wrapper (meddl.training.distributed.gather) uses a deprecated torch function
+    warnings.filterwarnings("ignore", message=r".*all_gather is deprecated.*")
 
 
 def resolve_precision(config: TrainConfig) -> tuple[str, bool]:
@@ -245,6 +250,10 @@ def fit_module(
         log_every_n_steps=max(1, min(50, len(train_loader))),
         num_sanity_val_steps=0,
         gradient_clip_val=gradient_clip_val,
+        # under DDP on GPUs, batch-norm statistics over the whole global batch, as one process would compute them
+        # (Lightning applies it to parallel strategies only; torch's SyncBatchNorm has no CPU kernel, so CPU
+        # processes normalise by their own shard's statistics)
+        sync_batchnorm=torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda"),
     )
     start = time.perf_counter()
     deterministic_before = torch.are_deterministic_algorithms_enabled()
@@ -255,6 +264,7 @@ def fit_module(
     finally:  # Lightning switches deterministic algorithms on process-wide; leave the process as we found it
         torch.use_deterministic_algorithms(deterministic_before)
     elapsed = time.perf_counter() - start
+    finish_distributed(trainer)  # worker processes end here; rank 0 goes on alone
     hardware = {
         "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
         "devices": trainer.num_devices,
