@@ -90,3 +90,11 @@ def write_json(path: Path, payload: dict) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(json.dumps(payload, indent=2) + "\n")
     os.replace(temporary, path)
+
+
+def report_results(name: str, title: str, header: list[str], cells: list[list[str]], payload: dict) -> None:
+    """Print the title and table, and write results/<name>.json (payload) and results/<name>.md (title + table)."""
+    print(title)
+    print(table(cells, header))
+    write_json(RESULTS / f"{name}.json", payload)
+    (RESULTS / f"{name}.md").write_text(f"{title}\n\n{markdown_table(cells, header)}\n")
