@@ -77,15 +77,19 @@ def _quiet_lightning() -> None:
 
 
 def resolve_precision(config: TrainConfig) -> tuple[str, bool]:
-    """bf16 mixed precision with channels-last where the hardware runs bf16 natively (a GPU, or a CPU with AVX-512
-    bf16/AMX: 2-5x faster here), full precision elsewhere; explicit settings in the config win. DP-SGD runs in
+    """bf16 mixed precision where the hardware runs bf16 natively (a GPU, or a CPU with AVX-512 bf16/AMX: 2-5x faster
+    here), full precision elsewhere; channels-last with bf16 and on every CPU; explicit settings in the config win. DP-SGD runs in
     full precision: Opacus computes per-sample gradients from the layers' saved activations, which are float32."""
     if config.dp and config.precision == "auto":
         return "32-true", bool(config.channels_last)
     on_gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
     native_bf16 = on_gpu or (config.accelerator in ("auto", "cpu") and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     precision = config.precision if config.precision != "auto" else ("bf16-mixed" if native_bf16 else "32-true")
-    channels_last = config.channels_last if config.channels_last is not None else precision.startswith("bf16")
+    # channels-last wherever bf16 runs, and on CPUs in any precision: oneDNN's convolutions and pooling are faster
+    # on NHWC tensors (measured here in float32: seed-cnn 12.4 -> 7.5 ms a step at batch 32, fast-cnn 150 -> 122 ms
+    # at batch 128, resnet18-28 854 -> 813 ms at batch 64)
+    default = precision.startswith("bf16") or not on_gpu
+    channels_last = config.channels_last if config.channels_last is not None else default
     return precision, channels_last
 
 
@@ -202,8 +206,8 @@ def fit_module(
     if resume and not last.is_file():
         raise MeddlError(f"--resume: no {last} to continue from; start without --resume")
     _quiet_lightning()
-    if precision is None:
-        precision, channels_last = resolve_precision(config)
+    if precision is None:  # sequence modules: the memory format concerns image batches only
+        precision = resolve_precision(config)[0]
     best = ModelCheckpoint(
         dirpath=checkpoint_dir,
         filename="best",
