@@ -274,7 +274,8 @@ def _data_options(pairs: list[str]) -> dict:
 
 
 def _devices(value: str) -> int | str:
-    return int(value) if value.isdigit() else value
+    """A device count as a number ('2', '-1'); 'auto' and index lists ('0,1') stay text for Lightning."""
+    return int(value) if value.lstrip("-").isdigit() else value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -98,3 +98,29 @@ def test_several_seeds_on_several_devices_is_refused(tmp_path):
     with pytest.raises(MeddlError, match="--seeds"):
         meddl.train("pneumoniamnist", tmp_path / "run", seeds=[0, 1], devices=2)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("devices", ["auto", 1, 2, -1, "0,1"])
+def test_lightning_device_forms_are_accepted(devices):
+    from meddl.training.config import make_config
+
+    assert make_config("pneumoniamnist", devices=devices).devices == devices
+
+
+@pytest.mark.parametrize("options", [{"devices": "abc"}, {"devices": 0}, {"devices": -2}, {"devices": "0,x"},
+                                     {"num_nodes": 0}])
+def test_bad_device_counts_fail_before_any_work(options, tmp_path):
+    import meddl
+    from meddl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="devices|num_nodes"):
+        meddl.train("pneumoniamnist", tmp_path / "run", **options)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_cli_names_a_bad_device_count(tmp_path):
+    meddl = Path(sys.executable).parent / "meddl"
+    done = subprocess.run([str(meddl), "train", "pneumoniamnist", "--devices", "two", "--output-dir",
+                           str(tmp_path / "run")], capture_output=True, text=True)
+    assert done.returncode == 2 and "devices 'two'" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "run").exists()

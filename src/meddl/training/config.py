@@ -68,7 +68,19 @@ class TrainConfig:
             raise ConfigError(f"lr must be positive, got {self.lr}")
         if self.target_sensitivity is not None and not 0 < self.target_sensitivity <= 1:
             raise ConfigError(f"target sensitivity must be in (0, 1], got {self.target_sensitivity}")
+        self._check_devices()
         self._check_privacy()
+
+    def _check_devices(self) -> None:
+        """Lightning's device forms: 'auto', a count (-1: every device), or device indices such as '0,1'."""
+        devices = self.devices
+        valid = (devices == "auto" or (isinstance(devices, int) and (devices >= 1 or devices == -1))
+                 or (isinstance(devices, str) and all(part.strip().isdigit() for part in devices.split(","))))
+        if not valid:
+            raise ConfigError(f"devices {devices!r}: expected a number of devices (e.g. 2; -1 for all), device "
+                              "indices such as 0,1, or auto")
+        if not isinstance(self.num_nodes, int) or self.num_nodes < 1:
+            raise ConfigError(f"num_nodes must be at least 1, got {self.num_nodes!r}")
 
     def _check_privacy(self) -> None:
         """DP options only make sense together, and only where Opacus' guarantee holds: one process, full precision."""
