@@ -44,9 +44,11 @@ def train(
     callbacks: list | None = None,
     seeds: list[int] | None = None,
     **options,
-) -> RunResult:
+) -> RunResult | None:
     """Train a model on `dataset` (a registered name, or a path to your own images, ECG records or text), evaluate
-    it on the test split, and write checkpoints, metrics.json and report.html into `output_dir`.
+    it on the test split, and write checkpoints, metrics.json and report.html into `output_dir`. With several
+    devices (data-parallel), the worker processes Lightning starts return None after training; rank 0 returns the
+    result.
 
     `preset` and `model` default to what suits the dataset (`meddl datasets`): a small CNN for images, a CNN+LSTM for
     ECG beats, a BiLSTM for text. `data_options` configures ECG and text loaders. Example:
@@ -66,7 +68,7 @@ def train(
     if seeds is not None:
         from meddl.multiseed import train_seeds
 
-        if options.get("devices") not in (None, "auto", 1) or options.get("num_nodes") not in (None, 1):
+        if options.get("devices") not in (None, 1) or options.get("num_nodes") not in (None, 1):
             raise MeddlError("--seeds runs one seed after another in one process; for several devices, launch one "
                              "run per seed with --seed N --devices ...")
 
@@ -80,7 +82,7 @@ def train(
     output = Path(output_dir)
     from meddl.training.distributed import is_worker_process
 
-    if not is_worker_process():  # under DDP, rank 0 alone owns the output folder
+    if not is_worker_process(config.devices, config.num_nodes):  # under DDP, rank 0 alone owns the output folder
         _prepare_output_dir(output, resume, overwrite)
     data = load_dataset(dataset, size=config.size, data_dir=data_dir, seed=config.seed, options=config.data_options)
     if not isinstance(data, ImageSplits):
@@ -88,6 +90,8 @@ def train(
 
         result = train_sequences(config, data, output, resume=resume, callbacks=callbacks, progress=progress,
                                  started_at=start)
+        if result is None:  # a data-parallel worker process: rank 0 evaluates and writes
+            return None
         from meddl.manifest import data_fingerprint
         from meddl.training.checkpoints import annotate_checkpoint
 
@@ -101,6 +105,8 @@ def train(
     from meddl.training.trainer import fit
 
     result = fit(config, data, output, resume=resume, callbacks=callbacks, progress=progress)
+    if result.worker:  # a data-parallel worker process: rank 0 evaluates and writes
+        return None
     _annotate_image_checkpoints(result, config, data)
     module = load_classifier(result.best_checkpoint)
     run = evaluate_module(

@@ -101,6 +101,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         options["seeds"] = parse_seeds(args.seeds)
     result = train(args.dataset, output_dir, model=args.model, data_dir=args.data_dir, preset=args.preset,
                    resume=args.resume, overwrite=args.overwrite, **options)
+    if result is None:  # a data-parallel worker process; rank 0 prints the result
+        return
     if args.seeds:
         _print_seeds(result.metrics)
         print(f"report:  {result.report}")
@@ -320,7 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="deterministic kernels everywhere (bit-exact GPU runs; slower). CPU runs repeat without it")
     train.add_argument("--precision", help="auto (bf16-mixed where the hardware has it), 32-true, bf16-mixed, 16-mixed")
     train.add_argument("--accelerator", help="auto, cpu or gpu")
-    train.add_argument("--devices", type=_devices, help="number of devices (processes) or 'auto'")
+    train.add_argument("--devices", type=_devices,
+                       help="devices to train on data-parallel, one process each (default 1; GPUs: a count, -1 for "
+                       "all, or indices such as 0,1; see docs/scaling.md)")
     train.add_argument("--num-nodes", type=int)
     train.add_argument("--num-workers", type=int, help="data-loader worker processes (default 0: data is in memory)")
     train.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals (default 1000)")

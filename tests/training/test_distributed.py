@@ -65,7 +65,7 @@ def test_each_process_trains_on_its_own_half(runs):
 
 def test_only_rank_zero_evaluates_and_writes(runs):
     output, done = runs[2]
-    assert done.stdout.count("test AUC") == 1  # the worker process ended after training
+    assert done.stdout.count("test AUC") == 1  # the worker process returned after training, silently
     names = sorted(path.name for path in output.iterdir())
     assert names == sorted(path.name for path in runs[1][0].iterdir())
     assert sorted(path.name for path in (output / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
@@ -88,7 +88,15 @@ def test_worker_processes_are_recognised_by_their_launcher_variables(monkeypatch
         monkeypatch.delenv(name, raising=False)
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    assert is_worker_process() is worker
+    assert is_worker_process(devices=2) is worker
+    assert is_worker_process(devices=1) is False  # e.g. one of several independent runs in a SLURM step
+
+
+def test_a_malformed_rank_variable_is_not_a_crash(monkeypatch):
+    from meddl.training.distributed import is_worker_process
+
+    monkeypatch.setenv("RANK", "not-a-number")
+    assert is_worker_process(devices=2) is False
 
 
 def test_several_seeds_on_several_devices_is_refused(tmp_path):
@@ -104,11 +112,18 @@ def test_several_seeds_on_several_devices_is_refused(tmp_path):
 def test_lightning_device_forms_are_accepted(devices):
     from meddl.training.config import make_config
 
-    assert make_config("pneumoniamnist", devices=devices).devices == devices
+    assert make_config("pneumoniamnist", devices=devices, accelerator="gpu").devices == devices
+
+
+def test_one_device_unless_asked():
+    from meddl.training.config import make_config
+
+    assert make_config("pneumoniamnist").devices == 1
 
 
 @pytest.mark.parametrize("options", [{"devices": "abc"}, {"devices": 0}, {"devices": -2}, {"devices": "0,x"},
-                                     {"num_nodes": 0}])
+                                     {"num_nodes": 0}, {"devices": -1, "accelerator": "cpu"},
+                                     {"devices": "0,1", "accelerator": "cpu"}])
 def test_bad_device_counts_fail_before_any_work(options, tmp_path):
     import meddl
     from meddl.errors import ConfigError

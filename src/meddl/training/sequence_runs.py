@@ -75,7 +75,7 @@ def train_sequences(
     callbacks: list | None = None,
     progress: bool = True,
     started_at: float | None = None,
-) -> RunResult:
+) -> RunResult | None:
     """Train `config.model` on ECG beats or text, evaluate the best checkpoint on the test split, and write
     checkpoints, metrics.json, predictions_test.csv and report.html into `output_dir`."""
     import lightning as L
@@ -89,6 +89,8 @@ def train_sequences(
     module, train_loader, val_loader = build_run(config, data)
     result = fit_module(config, module, train_loader, val_loader, output_dir, resume=resume, callbacks=callbacks,
                         progress=progress, gradient_clip_val=GRADIENT_CLIP)
+    if result.worker:  # a data-parallel worker process: rank 0 evaluates and writes
+        return None
     best = load_checkpoint(result.best_checkpoint)
     return evaluate_sequences(
         best, data, output_dir, checkpoint=result.best_checkpoint, config=config.to_dict(), history=result.history,

@@ -32,6 +32,8 @@ class FitResult:
     fit_seconds: float
     hardware: dict
     privacy: dict | None = None
+    # True in a data-parallel worker process (global rank > 0): rank 0 alone evaluates and writes
+    worker: bool = False
 
 
 def _history_callback():
@@ -78,8 +80,9 @@ def _quiet_lightning() -> None:
 
 def resolve_precision(config: TrainConfig) -> tuple[str, bool]:
     """bf16 mixed precision where the hardware runs bf16 natively (a GPU, or a CPU with AVX-512 bf16/AMX: 2-5x faster
-    here), full precision elsewhere; channels-last with bf16 and on every CPU; explicit settings in the config win. DP-SGD runs in
-    full precision: Opacus computes per-sample gradients from the layers' saved activations, which are float32."""
+    here), full precision elsewhere; channels-last with bf16 and on every CPU; explicit settings in the config win.
+    DP-SGD runs in full precision: Opacus computes per-sample gradients from the layers' saved activations, which
+    are float32."""
     if config.dp and config.precision == "auto":
         return "32-true", bool(config.channels_last)
     on_gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
@@ -195,11 +198,9 @@ def fit_module(
     stopping, CSV/TensorBoard logs and a per-epoch history of every `train_*`/`val_*` figure. `gradient_clip_val`
     clips the global gradient norm (recurrent networks need it; None: no clipping). The caller seeds
     (`lightning.seed_everything(config.seed)`) before it builds the module, so the initial weights repeat."""
-    import lightning as L
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
-
-    from meddl.training.checkpoints import AtomicCheckpointIO
 
     checkpoint_dir = output_dir / "checkpoints"
     last = checkpoint_dir / "last.ckpt"
@@ -239,26 +240,11 @@ def fit_module(
         loggers.append(TensorBoardLogger(str(output_dir), name="logs", version=f"tensorboard{version}"))
     except ImportError:
         pass
-    trainer = L.Trainer(
-        max_epochs=config.epochs,
-        accelerator=config.accelerator,
-        devices=1 if config.dp else config.devices,
-        num_nodes=config.num_nodes,
-        precision=precision,
-        callbacks=all_callbacks,
-        logger=loggers,
-        plugins=[AtomicCheckpointIO()],
-        deterministic=config.deterministic,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        log_every_n_steps=max(1, min(50, len(train_loader))),
-        num_sanity_val_steps=0,
-        gradient_clip_val=gradient_clip_val,
-        # under DDP on GPUs, batch-norm statistics over the whole global batch, as one process would compute them
-        # (Lightning applies it to parallel strategies only; torch's SyncBatchNorm has no CPU kernel, so CPU
-        # processes normalise by their own shard's statistics)
-        sync_batchnorm=torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda"),
-    )
+    try:
+        trainer = _build_trainer(config, precision, all_callbacks, loggers, progress, len(train_loader),
+                                 gradient_clip_val)
+    except (MisconfigurationException, TypeError, ValueError) as error:
+        raise ConfigError(f"training could not start: {error}") from None
     start = time.perf_counter()
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     try:
@@ -268,7 +254,7 @@ def fit_module(
     finally:  # Lightning switches deterministic algorithms on process-wide; leave the process as we found it
         torch.use_deterministic_algorithms(deterministic_before)
     elapsed = time.perf_counter() - start
-    finish_distributed(trainer)  # worker processes end here; rank 0 goes on alone
+    worker = finish_distributed(trainer)
     hardware = {
         "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
         "devices": trainer.num_devices,
@@ -285,4 +271,33 @@ def fit_module(
     if history.rows and best.best_model_score is not None:
         scores = [r.get("val_selection", float("-inf")) for r in history.rows]
         best_epoch = history.rows[int(np.nanargmax(scores))]["epoch"]
-    return FitResult(best_path, last, history.rows, best_epoch, elapsed, hardware)
+    return FitResult(best_path, last, history.rows, best_epoch, elapsed, hardware, worker=worker)
+
+
+def _build_trainer(config: TrainConfig, precision: str, callbacks: list, loggers: list, progress: bool,
+                   n_batches: int, gradient_clip_val: float | None):
+    """The Lightning trainer for one run (devices, precision, checkpoint I/O, logging, clipping)."""
+    import lightning as L
+
+    from meddl.training.checkpoints import AtomicCheckpointIO
+
+    return L.Trainer(
+        max_epochs=config.epochs,
+        accelerator=config.accelerator,
+        devices=1 if config.dp else config.devices,
+        num_nodes=config.num_nodes,
+        precision=precision,
+        callbacks=callbacks,
+        logger=loggers,
+        plugins=[AtomicCheckpointIO()],
+        deterministic=config.deterministic,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=max(1, min(50, n_batches)),
+        num_sanity_val_steps=0,
+        gradient_clip_val=gradient_clip_val,
+        # under DDP on GPUs, batch-norm statistics over the whole global batch, as one process would compute them
+        # (Lightning applies it to parallel strategies only; torch's SyncBatchNorm has no CPU kernel, so CPU
+        # processes normalise by their own shard's statistics)
+        sync_batchnorm=torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda"),
+    )
