@@ -1,8 +1,8 @@
 """The seed's own Keras CNN against meddl's `seed-cnn` and meddl's fast default, on PneumoniaMNIST, in one run.
 
 1. Builds (once) a separate virtual environment with TensorFlow for the CPU (`~/.cache/meddl/keras-venv`, or
-   `MEDDL_KERAS_VENV`; TensorFlow never enters meddl's own environment) and runs `keras_seed_cnn.py` in it: the seed's layers, compile
-   and fit settings, adapted only in input shape and class count.
+   `MEDDL_KERAS_VENV`; TensorFlow never enters meddl's own environment) and runs `keras_seed_cnn.py` in it: the
+   seed's layers, compile and fit settings, adapted only in input shape and class count.
 2. Trains meddl's `seed-cnn` (the same layers) with the seed's recipe (Adam 1e-3, batch 32, no augmentation,
    constant rate, float32): the same work as Keras, so the difference is the framework's.
 3. Trains meddl's `seed-cnn` with meddl's default training (fast preset: AdamW, cosine schedule, augmentation,
@@ -63,8 +63,8 @@ def run_keras(npz: Path, epochs: int, threads: int, scratch: Path) -> dict:
 
 
 def _probe_callback(images, labels):
-    """Test AUC/ACC of the current weights after every epoch (after meddl's own validation and checkpointing),
-    with the probe's own seconds kept out of the training time."""
+    """Test AUC/ACC of the current weights after every epoch (after meddl's own validation; Lightning saves the
+    epoch's checkpoints after this hook), with the probe's own seconds kept out of the training time."""
     import lightning as L
     from sklearn.metrics import roc_auc_score
 

@@ -37,7 +37,8 @@ class TrainConfig:
     deterministic: bool = False
     precision: str = "auto"
     accelerator: str = "auto"
-    devices: int | str = "auto"
+    # One device unless asked: "auto" would train data-parallel on every GPU of a node, changing the global batch.
+    devices: int | str = 1
     num_nodes: int = 1
     channels_last: bool | None = None
     num_workers: int = 0
@@ -79,6 +80,12 @@ class TrainConfig:
         if not valid:
             raise ConfigError(f"devices {devices!r}: expected a number of devices (e.g. 2; -1 for all), device "
                               "indices such as 0,1, or auto")
+        if not isinstance(devices, int) or devices < 0:  # -1 and index lists name GPUs
+            import torch
+
+            if self.accelerator == "cpu" or (self.accelerator == "auto" and not torch.cuda.is_available()):
+                raise ConfigError(f"devices {devices!r} names GPUs, and this run is on the CPU: give a number of "
+                                  "CPU processes (e.g. --devices 2)")
         if not isinstance(self.num_nodes, int) or self.num_nodes < 1:
             raise ConfigError(f"num_nodes must be at least 1, got {self.num_nodes!r}")
 

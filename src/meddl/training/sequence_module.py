@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from meddl.models import create
-from meddl.training.distributed import gather, total
+from meddl.training import distributed
 from meddl.training.scheduled import ScheduledModule
 
 # ECG: Q (unclassifiable) beats are scored by no study we compare with (AAMI EC57 / de Chazal 2004).
@@ -89,8 +89,8 @@ class SequenceClassifier(ScheduledModule):
     def on_validation_epoch_end(self) -> None:
         from sklearn.metrics import accuracy_score, f1_score
 
-        predicted = gather(self, torch.cat([p for p, _ in self._val_outputs]).to(self.device)).cpu().numpy()
-        truth = gather(self, torch.cat([y for _, y in self._val_outputs]).to(self.device)).cpu().numpy()
+        predicted = distributed.gather(self, torch.cat([p for p, _ in self._val_outputs]).to(self.device)).cpu().numpy()
+        truth = distributed.gather(self, torch.cat([y for _, y in self._val_outputs]).to(self.device)).cpu().numpy()
         self._val_outputs.clear()
         labels = list(self.hparams.labels)
         scored = [labels.index(name) for name in scored_labels(self.hparams.kind, labels)]
@@ -165,7 +165,8 @@ class LanguageModel(ScheduledModule):
         self._val_count += float(count)
 
     def on_validation_epoch_end(self) -> None:
-        cross_entropy = total(self, self._val_sum) / max(total(self, self._val_count), 1.0)
+        cross_entropy = (distributed.total(self, self._val_sum)
+                         / max(distributed.total(self, self._val_count), 1.0))
         self._val_sum = self._val_count = 0.0
         perplexity = math.exp(min(cross_entropy, 50.0))
         # summed over every process first, so these are the same on each
