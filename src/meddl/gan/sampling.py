@@ -10,15 +10,14 @@ trained on real data.
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from meddl.atomic import write_npz_atomic
 from meddl.errors import ConfigError, DataError, MeddlError
 
 
@@ -106,17 +105,6 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "class"
 
 
-def _save_npz(path: Path, arrays: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez_compressed(out, **arrays)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-
-
 def _real_test(bundle: Generator) -> tuple[np.ndarray, np.ndarray] | None:
     """The source dataset's real test split, or None where it cannot be loaded here."""
     from meddl.data import load_dataset
@@ -154,7 +142,7 @@ def write_samples(bundle: Generator, images: np.ndarray, labels: np.ndarray, out
             raise DataError(f"real test images have shape {test[0].shape[1:]}; the samples {images.shape[1:]}")
         arrays.update(test_images=test[0], test_labels=np.asarray(test[1]).reshape(-1, 1))
     path = output / "synthetic.npz"
-    _save_npz(path, arrays)
+    write_npz_atomic(path, arrays, compressed=True)
     return path
 
 

@@ -13,13 +13,12 @@ All arms go through the same .npz loader, so they share the same augmentation po
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from meddl.atomic import write_npz_atomic
 from meddl.data.types import ImageSplits
 from meddl.errors import ConfigError
 
@@ -43,15 +42,7 @@ def write_npz(path: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]], labe
     for split, (images, labels) in splits.items():
         arrays[f"{split}_images"] = images[..., 0] if images.shape[-1] == 1 else images
         arrays[f"{split}_labels"] = np.asarray(labels, dtype=np.int64).reshape(-1, 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, **arrays)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-    return path
+    return write_npz_atomic(path, arrays)
 
 
 def write_real_npz(real: ImageSplits, path: Path, fraction: float = 1.0, seed: int = 0,
