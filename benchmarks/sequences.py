@@ -84,9 +84,9 @@ def meddl_summary(result, wall: float) -> dict:
 
 
 def time_inference(module, signals, features, batch1_beats: int, max_seconds: float) -> dict:
-    """Beats/s of the ECG network's forward pass (+ argmax) over the DS2 test beats, at batch 1024 (all beats) and
-    batch 1 (the first `batch1_beats`), each after three warm-up batches and stopped early after `max_seconds`;
-    torch's default thread count is kept and recorded."""
+    """Beats/s of the ECG model's forward pass (+ argmax; the rhythm gate included) over the DS2 test beats, at
+    batch 1024 (all beats) and batch 1 (the first `batch1_beats`), each after three warm-up batches and stopped early
+    after `max_seconds`; torch's default thread count is kept and recorded."""
     import torch
 
     x = torch.from_numpy(signals)
@@ -98,7 +98,7 @@ def time_inference(module, signals, features, batch1_beats: int, max_seconds: fl
 
             def run(first: int, size: int) -> None:
                 part = None if f is None else f[first:first + size]
-                module.net(x[first:first + size], features=part).argmax(dim=1)
+                module({"signals": x[first:first + size], "features": part}).argmax(dim=1)
 
             for i in range(3):
                 run(i * batch, batch)

@@ -64,6 +64,9 @@ def test_ecg_run_reports_se_ppv_f1_over_nsvf_with_record_level_intervals(shared_
     assert all(row.split(",")[1] == "100" for row in rows[1:])
     module = load_checkpoint(run / "checkpoints" / "best.ckpt")
     assert module.hparams.kind == "ecg" and module.hparams.model_kwargs["n_features"] == 7
+    # the rhythm gate was fitted on the training beats and travels in the checkpoint and metrics.json
+    assert module.rhythm_gate is not None and module.net.head.mlp[-1].out_features == 3
+    assert metrics["rhythm_gate"] == module.hparams.rhythm_gate and 0 < metrics["rhythm_gate"]["threshold"] < 1
 
     # `meddl evaluate` rebuilds the data from the checkpoint alone and finds the same figures
     assert main(["evaluate", str(run / "checkpoints" / "best.ckpt"), "--output-dir", str(tmp_path / "again"),

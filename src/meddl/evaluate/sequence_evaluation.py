@@ -178,6 +178,7 @@ def evaluate_sequences(
         "best_epoch": best_epoch,
         "epochs_run": len(history or []),
         "split_sizes": {name: len(values) for name, values in sizes.items()},
+        **({"rhythm_gate": hp.rhythm_gate} if hp.get("rhythm_gate") else {}),
         **({"samples": [{"prompt": p, "text": t} for p, t in samples]} if samples else {}),
         **(extra or {}),
         "history": history or [],

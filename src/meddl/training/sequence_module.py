@@ -14,6 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from meddl.models import create
+from meddl.models.rhythm_gate import RhythmGate
 from meddl.training import distributed
 from meddl.training.scheduled import ScheduledModule
 
@@ -31,7 +32,9 @@ class SequenceClassifier(ScheduledModule):
 
     `kind` is "ecg" (batches of beats and optional RR features) or "text" (token ids; with `pair=True` in
     `model_kwargs`, a question beside each passage). `model_kwargs` are the extra build arguments (ECG: length,
-    n_features; text: vocab_size, pair). Model selection (`val_selection`) is macro-F1 over the scored classes.
+    n_features; text: vocab_size, pair). `rhythm_gate` (ECG): a `RhythmGateFit.to_dict()` that splits the network's
+    supraventricular output into N and S by RR intervals (see `meddl.models.rhythm_gate`). Model selection
+    (`val_selection`) is macro-F1 over the scored classes.
     """
 
     def __init__(
@@ -56,10 +59,14 @@ class SequenceClassifier(ScheduledModule):
         epochs: int = 1,
         seed: int = 0,
         class_weights: list[float] | None = None,
+        rhythm_gate: dict | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.net = create(model, in_channels, len(labels), **(model_kwargs or {}))
+        # With a rhythm gate (ECG, labels N, S, ...) the network has one output for N and S together.
+        outputs = len(labels) - 1 if rhythm_gate else len(labels)
+        self.net = create(model, in_channels, outputs, **(model_kwargs or {}))
+        self.rhythm_gate = RhythmGate(**rhythm_gate) if rhythm_gate else None
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -67,7 +74,8 @@ class SequenceClassifier(ScheduledModule):
     def forward(self, batch: dict) -> torch.Tensor:
         """Logits (B, K) for a batch as the sequence loaders make it."""
         if self.hparams.kind == "ecg":
-            return self.net(batch["signals"], features=batch["features"])
+            logits = self.net(batch["signals"], features=batch["features"])
+            return logits if self.rhythm_gate is None else self.rhythm_gate(logits, batch["features"])
         if "question" in batch:
             return self.net(batch["tokens"], lengths=batch["lengths"], question=batch["question"],
                             question_lengths=batch["question_lengths"])

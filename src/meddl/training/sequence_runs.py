@@ -42,12 +42,14 @@ def build_run(config: TrainConfig, data: SignalSplits | TextSplits):
     train_args = {"batch_size": config.batch_size, "seed": config.seed, "num_workers": config.num_workers}
     if isinstance(data, SignalSplits):
         n_features = data.features["train"].shape[1] if data.features else 0
+        gate = _rhythm_gate(data, config.seed)
         module = SequenceClassifier(
             model=config.model, kind="ecg", task=info.task, labels=list(info.labels),
             in_channels=data.signals["train"].shape[1],
             model_kwargs={"length": data.signals["train"].shape[2], "n_features": n_features},
             data_options=dict(data.options), feature_names=tuple(data.feature_names),
-            sampling_rate=float(data.sampling_rate), class_weights=weights, **_common(config))
+            sampling_rate=float(data.sampling_rate), class_weights=weights,
+            rhythm_gate=gate.to_dict() if gate else None, **_common(config))
         return (module, sd.loader(sd.signal_dataset(data, "train"), shuffle=True, **train_args),
                 sd.loader(sd.signal_dataset(data, "val"), config.batch_size, shuffle=False))
     tokenizer = sd.build_tokenizer(data)
@@ -65,6 +67,16 @@ def build_run(config: TrainConfig, data: SignalSplits | TextSplits):
     return (module, sd.loader(sd.text_dataset(data, "train", tokenizer, settings.max_tokens), shuffle=True,
                               **train_args),
             sd.loader(sd.text_dataset(data, "val", tokenizer, settings.max_tokens), config.batch_size, shuffle=False))
+
+
+def _rhythm_gate(data: SignalSplits, seed: int):
+    """The fitted N-vs-S rhythm gate when the loader options ask for one and the labels start N, S; else None."""
+    from meddl.models.rhythm_gate import fit_rhythm_gate
+
+    if not data.options.get("rhythm_gate") or not data.features or list(data.info.labels[:2]) != ["N", "S"]:
+        return None
+    return fit_rhythm_gate(data.features["train"], data.labels["train"], data.records["train"],
+                           tuple(data.feature_names), seed=seed)  # fmt: skip
 
 
 def train_sequences(
