@@ -27,8 +27,8 @@ class EcgOptions:
 
     `rhythm_gate` (needs `rr_features`) makes the model decide N vs S from the patient-normalised RR intervals alone
     (`meddl.models.rhythm_gate`): with it the default CNN+LSTM's inter-patient DS2 S sensitivity rose from 13% to
-    65-86% and its macro-F1 from 0.51 to 0.60-0.63 (seeds 0-2). Within one patient (split=intra-patient) the
-    waveform tells S beats apart as well, and `rhythm_gate=false` lets the network use it.
+    65-86% and its macro-F1 from 0.51 to 0.60-0.63 (seeds 0-2). `rhythm_gate=false` lets the network decide N vs S
+    from the waveform too, which can pay off when the test patients' own beats are in training (intra-patient).
     """
 
     split: str = "inter-patient"
