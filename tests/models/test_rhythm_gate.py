@@ -65,8 +65,20 @@ def test_fit_falls_back_to_beat_folds_for_one_patient_and_declines_without_s_bea
     assert fit_rhythm_gate(features[:, :3], labels, records, RR_FEATURE_NAMES[:3]) is None
 
 
-@pytest.mark.parametrize("value, expected", [("false", False), ("true", True)])
-def test_rhythm_gate_option_parses(value, expected):
+@pytest.mark.parametrize("split, value, used", [
+    ("inter-patient", None, True), ("intra-patient", None, False), ("intra-patient", "auto", False),
+    ("intra-patient", "true", True), ("inter-patient", "false", False),
+])
+def test_rhythm_gate_is_on_by_default_only_for_patients_the_model_has_not_seen(split, value, used):
     from meddl.data.ecg_options import EcgOptions
 
-    assert EcgOptions.parse({"rhythm_gate": value}).rhythm_gate is expected
+    options = {"split": split, **({"rhythm_gate": value} if value is not None else {})}
+    assert EcgOptions.parse(options).use_rhythm_gate is used
+
+
+def test_rhythm_gate_option_rejects_other_values():
+    from meddl.data.ecg_options import EcgOptions
+    from meddl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="rhythm_gate"):
+        EcgOptions.parse({"rhythm_gate": "sometimes"})

@@ -142,6 +142,10 @@ def test_resumed_ecg_run_ends_with_the_weights_of_an_uninterrupted_one(shared_da
     for key in straight:
         assert torch.equal(straight[key], resumed[key]), key
     assert len(_metrics(tmp_path / "resumed")["history"]) == 3
+    # intra-patient: the network has seen these patients' S beats, so no rhythm gate by default
+    module = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
+    assert module.rhythm_gate is None and module.net.head.mlp[-1].out_features == 4
+    assert "rhythm_gate" not in _metrics(tmp_path / "resumed")
 
 
 def test_checkpoint_of_the_wrong_kind_is_a_clear_error(tmp_path, capsys):

@@ -73,7 +73,10 @@ def _rhythm_gate(data: SignalSplits, seed: int):
     """The fitted N-vs-S rhythm gate when the loader options ask for one and the labels start N, S; else None."""
     from meddl.models.rhythm_gate import fit_rhythm_gate
 
-    if not data.options.get("rhythm_gate") or not data.features or list(data.info.labels[:2]) != ["N", "S"]:
+    from meddl.data.ecg_options import EcgOptions
+
+    wanted = EcgOptions.parse(dict(data.options)).use_rhythm_gate
+    if not wanted or not data.features or list(data.info.labels[:2]) != ["N", "S"]:
         return None
     return fit_rhythm_gate(data.features["train"], data.labels["train"], data.records["train"],
                            tuple(data.feature_names), seed=seed)  # fmt: skip
