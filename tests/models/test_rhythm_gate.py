@@ -80,5 +80,8 @@ def test_rhythm_gate_option_rejects_other_values():
     from meddl.data.ecg_options import EcgOptions
     from meddl.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="rhythm_gate"):
+    with pytest.raises(ConfigError, match="rhythm_gate='sometimes': expected true, false or auto"):
         EcgOptions.parse({"rhythm_gate": "sometimes"})
+    with pytest.raises(ConfigError, match="rhythm_gate=true needs rr_features=true"):
+        EcgOptions.parse({"rhythm_gate": "true", "rr_features": "false"})
+    assert not EcgOptions.parse({"rr_features": "false"}).rhythm_gate  # auto: no features, no gate, no error

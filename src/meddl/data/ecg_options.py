@@ -58,6 +58,9 @@ class EcgOptions:
             raise ConfigError(f"option split={parsed.split!r}: expected one of {', '.join(SPLIT_SCHEMES)}")
         if parsed.before_s < 0 or parsed.after_s <= 0:
             raise ConfigError(f"options before_s={parsed.before_s}, after_s={parsed.after_s}: expected >= 0 and > 0")
+        if parsed.rhythm_gate and not parsed.rr_features:
+            raise ConfigError("option rhythm_gate=true needs rr_features=true: the gate decides N vs S from the RR "
+                              "intervals")
         for name in ("val_fraction", "test_fraction"):
             if not 0 < getattr(parsed, name) < 1:
                 raise ConfigError(f"option {name}={getattr(parsed, name)}: expected a fraction between 0 and 1")
@@ -99,7 +102,9 @@ def _flag(key: str, value) -> bool:
 def _flag_or_auto(key: str, value) -> bool | None:
     if value is None or (isinstance(value, str) and value.lower() == "auto"):
         return None
-    return _flag(key, value)
+    if isinstance(value, bool) or (isinstance(value, str) and value.lower() in ("true", "false")):
+        return _flag(key, value)
+    raise ConfigError(f"option {key}={value!r}: expected true, false or auto")
 
 
 def _leads(key: str, value) -> tuple[int, ...]:
@@ -124,6 +129,6 @@ def _band(key: str, value) -> tuple[float, float] | None:
 _COERCE = {
     "split": lambda key, value: str(value), "before_s": _number, "after_s": _number, "leads": _leads,
     "bandpass": _band, "normalise": _flag, "rr_features": _flag, "rhythm_gate": _flag_or_auto, "include_q": _flag,
-    "val_fraction": _number,
-    "test_fraction": _number, "records": lambda key, value: tuple(str(item) for item in _items(value)),
+    "val_fraction": _number, "test_fraction": _number,
+    "records": lambda key, value: tuple(str(item) for item in _items(value)),
 }  # fmt: skip

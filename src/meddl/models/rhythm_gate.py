@@ -52,6 +52,7 @@ class RhythmGate(nn.Module):
     log p(N) = log p(SVEB or N) + log(1 - s), log p(S) = log p(SVEB or N) + log s, s = sigmoid(gate logit)."""
 
     def __init__(self, weight: list[float], bias: float, **_fit_details):
+        # A `RhythmGateFit.to_dict()`: only weight and bias act; threshold and CV figures stay in hparams as record.
         super().__init__()
         self.register_buffer("weight", torch.tensor(weight, dtype=torch.float32))
         self.register_buffer("bias", torch.tensor(float(bias), dtype=torch.float32))

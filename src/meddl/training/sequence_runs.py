@@ -71,9 +71,8 @@ def build_run(config: TrainConfig, data: SignalSplits | TextSplits):
 
 def _rhythm_gate(data: SignalSplits, seed: int):
     """The fitted N-vs-S rhythm gate when the loader options ask for one and the labels start N, S; else None."""
-    from meddl.models.rhythm_gate import fit_rhythm_gate
-
     from meddl.data.ecg_options import EcgOptions
+    from meddl.models.rhythm_gate import fit_rhythm_gate
 
     wanted = EcgOptions.parse(dict(data.options)).use_rhythm_gate
     if not wanted or not data.features or list(data.info.labels[:2]) != ["N", "S"]:
