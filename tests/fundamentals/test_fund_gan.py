@@ -2,6 +2,7 @@
 finite differences; the optimal discriminator and the saturation that motivates the non-saturating loss."""
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from fund_helpers import GRADCHECK_SETTINGS, assert_gradient, leaf, randn
@@ -106,3 +107,21 @@ def test_optimal_discriminator_maximises_v_and_gives_minus_log4_plus_2jsd(k, see
         other = np.clip(d_star + 0.05 * rng.standard_normal(k), 1e-3, 1 - 1e-3)
         assert value(other) <= value(d_star) + 1e-12
     np.testing.assert_allclose(optimal_discriminator(p_data, p_data), 0.5)
+
+
+def test_gradient_check_on_a_saturated_discriminator_is_limited_only_by_rounding():
+    """D rejects every sample (D(G(z)) ~ 1e-5), so dV/dA is ~1e-7: central differences resolve it to ~1e-4
+    relative, not 1e-6, and the check allows that rounding floor, yet still catches a gradient 1% off."""
+    rng = np.random.default_rng(0)
+    disc = Discriminator(w=np.array([1.0, -0.5, 0.8, 0.3]), c=-10.0)
+    gen = Generator(A=randn(rng, 4, 3), m=randn(rng, 4))
+    x_real, z = randn(rng, 3, 4) + 1.0, randn(rng, 4, 3)
+    gradient = value_gradient_generator(disc, gen, z).A
+    assert np.abs(gradient).max() < 1e-6
+
+    def value() -> float:
+        return gan_value(disc, gen, x_real, z)
+
+    assert_gradient(value, gen.A, gradient, "dV/dA")
+    with pytest.raises(AssertionError, match="dV/dA"):
+        assert_gradient(value, gen.A, gradient * 1.01, "dV/dA")
