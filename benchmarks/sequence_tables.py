@@ -21,6 +21,8 @@ NOTES = (
     "record-grouped cross-validation on the training beats; `rhythm_gate` in its metrics.json). "
     "The logistic regression (RR features + beat averaged to 32 "
     "points per lead, class-balanced) is fitted on all DS1 beats (train + val). "
+    "meddl's PubMedQA model is the default BiLSTM with its answer-cue prior (a logistic model of no-effect/effect "
+    "word shares fitted on the training passages, added to the logits). "
     "PubMedQA: only the accuracies of the paper's abstract and the majority macro-F1 (recomputed from the test "
     "labels) could be confirmed, so the best published macro-F1 is the majority baseline's. TF-IDF: word 1-2-grams, "
     "question and context vectorised separately and stacked, logistic regression with C picked on the validation "

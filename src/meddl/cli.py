@@ -12,6 +12,7 @@ from pathlib import Path
 
 from meddl import __version__
 from meddl.explain import METHODS  # a plain tuple: importing it loads no torch
+from meddl.training.config import PRESETS  # dataclasses only: loads no torch
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -296,10 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", type=Path, help="folder holding dataset files (default $MEDDL_DATA_DIR, then the "
                        "download cache)")
     train.add_argument("--model", help="registered model (see `meddl models`); default: the dataset's own")
-    train.add_argument("--preset", choices=["fast", "medmnist-v2", "ecg", "text", "lm"],
+    train.add_argument("--preset", choices=list(PRESETS),
                        help="default: the dataset's own. fast: quick CPU default for images; medmnist-v2: the "
-                       "paper's ResNet protocol (100 epochs); ecg, text, lm: ECG beats, text classification, "
-                       "language model")
+                       "paper's ResNet protocol (100 epochs); ecg, text, qa, lm: ECG beats, text classification, "
+                       "question answering, language model")
     train.add_argument("--option", "-O", action="append", metavar="KEY=VALUE",
                        help="ECG/text loader option, repeatable (e.g. -O split=intra-patient -O rr_features=false; "
                        "-O tokenizer=char); `meddl datasets` describes each set")

@@ -86,6 +86,9 @@ def test_text_sections_and_question_answering_train(shared_data, tmp_path):
     assert qa["labels"] == ["yes", "no", "maybe"] and qa["test"]["n"] == qa["split_sizes"]["test"]
     module = load_checkpoint(tmp_path / "qa" / "checkpoints" / "best.ckpt")
     assert module.hparams.model_kwargs["pair"] is True
+    # the answer-cue prior was fitted on the training passages and is part of the network
+    assert module.net.answer_prior is not None
+    assert len(module.hparams.model_kwargs["answer_prior"]["weight"]) == 3
     again = meddl.api.evaluate(tmp_path / "qa" / "checkpoints" / "best.ckpt", tmp_path / "qa-again", n_bootstrap=20)
     assert again.metrics["test"]["confusion_matrix"] == qa["test"]["confusion_matrix"]
     tokenizer = Tokenizer.from_dict(module.hparams.tokenizer)

@@ -236,7 +236,7 @@ SECTIONS_INFO = DatasetInfo(
 QA_INFO = DatasetInfo(
     name="pubmedqa", task="multi-class", labels=ANSWERS, splits={"train": 450, "val": 50, "test": 500},
     description="PubMedQA PQA-L question answering, reasoning-required: question + abstract -> yes/no/maybe",
-    default_model="bilstm-attention", default_preset="text", **_PUBMEDQA)
+    default_model="bilstm-attention", default_preset="qa", **_PUBMEDQA)
 LM_INFO = DatasetInfo(
     name="pubmedqa-lm", task="language-model", labels=(), splits={"train": 450, "val": 50, "test": 500},
     description="PubMedQA PQA-L abstracts for language modelling; perplexity on the official test half",

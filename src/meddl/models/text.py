@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from meddl.errors import ConfigError
+from meddl.models.answer_cues import AnswerPrior
 from meddl.models.registry import register_model
 
 PAD_ID = 0
@@ -21,10 +22,13 @@ class BiLSTMAttention(nn.Module):
 
     With `pair`, the question is read by the same BiLSTM and pooled the same way, and the head sees
     [context, question, context * question, |context - question|], the usual features for matching two texts.
+    `answer_prior` (from `meddl.models.answer_cues.fit_answer_prior`) adds a fixed logistic model of the passage's
+    answer-cue words to the logits.
     """
 
     def __init__(
-        self, num_classes: int, vocab_size: int, embed_dim: int, hidden: int, layers: int, dropout: float, pair: bool
+        self, num_classes: int, vocab_size: int, embed_dim: int, hidden: int, layers: int, dropout: float, pair: bool,
+        answer_prior: dict | None = None,
     ) -> None:
         super().__init__()
         self.pair = pair
@@ -34,6 +38,7 @@ class BiLSTMAttention(nn.Module):
         self.attention = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False))
         self.dropout = nn.Dropout(dropout)
         features = 2 * hidden * (4 if pair else 1)
+        self.answer_prior = AnswerPrior(**answer_prior, vocab_size=vocab_size) if answer_prior else None
         self.head = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Dropout(dropout),
                                   nn.Linear(hidden, num_classes))
 
@@ -62,12 +67,14 @@ class BiLSTMAttention(nn.Module):
         if not self.pair:
             if question is not None:
                 raise ValueError("this bilstm-attention was built without pair=True; it takes no question")
-            return self.head(self.dropout(context))
-        if question is None or question_lengths is None:
-            raise ValueError("a bilstm-attention built with pair=True needs question and question_lengths")
-        asked = self.encode(question, question_lengths)
-        combined = torch.cat([context, asked, context * asked, (context - asked).abs()], dim=1)
-        return self.head(self.dropout(combined))
+            logits = self.head(self.dropout(context))
+        else:
+            if question is None or question_lengths is None:
+                raise ValueError("a bilstm-attention built with pair=True needs question and question_lengths")
+            asked = self.encode(question, question_lengths)
+            combined = torch.cat([context, asked, context * asked, (context - asked).abs()], dim=1)
+            logits = self.head(self.dropout(combined))
+        return logits if self.answer_prior is None else logits + self.answer_prior(tokens, lengths)
 
 
 class LSTMLanguageModel(nn.Module):
@@ -115,9 +122,10 @@ def build_bilstm_attention(
     layers: int = 1,
     dropout: float = 0.3,
     pair: bool = False,
+    answer_prior: dict | None = None,
 ) -> nn.Module:
     return BiLSTMAttention(num_classes, _check_vocab("bilstm-attention", vocab_size), embed_dim, hidden, layers,
-                           dropout, pair)
+                           dropout, pair, answer_prior)
 
 
 @register_model("lstm-lm", "language-model", "LSTM language model with tied input/output embeddings",
