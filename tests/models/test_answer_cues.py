@@ -7,20 +7,19 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from meddl.data.tokenizer import Tokenizer
 from meddl.models import create
 from meddl.models.answer_cues import TAIL_TOKENS, AnswerPrior, CueShares, cue_ids, fit_answer_prior
 
-VOCAB = {"<pad>": 0, "<unk>": 1, "not": 4, "no": 5, "similar": 6, "significantly": 7, "increased": 8, "the": 9,
-         "rate": 10}  # fmt: skip
-
-
-def encode(word: str) -> list[int]:
-    return [VOCAB.get(word, 1)]
+LEXICONS = [[4, 5, 6], [7, 8]]  # token ids of a few "no effect" and "effect" words
 
 
 def test_cue_ids_keep_the_words_in_the_vocabulary_only():
-    no_effect, effect = cue_ids(encode)
-    assert no_effect == [4, 5, 6] and effect == [7, 8]
+    tokenizer = Tokenizer.build(["not no similar significantly increased the rate"], min_freq=1)
+    no_effect, effect = cue_ids(tokenizer)
+    assert no_effect == sorted(tokenizer.encode("not no similar"))  # "neither", "failed"... are not in it
+    assert effect == sorted(tokenizer.encode("significantly increased"))
+    assert tokenizer.unk_id not in no_effect + effect
 
 
 def test_cue_shares_count_real_tokens_over_the_passage_and_its_tail():
@@ -50,7 +49,7 @@ def _passages(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, torch.Ten
 def test_fitted_prior_answers_from_the_cues_and_rules_out_classes_never_seen():
     rng = np.random.default_rng(0)
     tokens, lengths, labels = _passages(rng, 200)
-    prior = fit_answer_prior(tokens, lengths, labels, cue_ids(encode), vocab_size=11, n_classes=3)
+    prior = fit_answer_prior(tokens, lengths, labels, LEXICONS, vocab_size=11, n_classes=3)
     module = AnswerPrior(**prior, vocab_size=11)
     new_tokens, new_lengths, new_labels = _passages(rng, 100)
     logits = module(new_tokens, new_lengths)

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from meddl.models.fitted_logistic import fit_logistic_on_raw_scale
+
 ANSWER_CUES: dict[str, tuple[str, ...]] = {
     "no effect": ("not", "no", "neither", "nor", "none", "without", "lack", "failed", "unchanged", "similar",
                   "comparable", "insignificant", "nonsignificant", "didn't", "doesn't", "wasn't", "weren't"),
@@ -26,15 +28,14 @@ ANSWER_CUES: dict[str, tuple[str, ...]] = {
                "better", "associated", "correlated", "predictive", "effective"),
 }  # fmt: skip
 TAIL_TOKENS = 64
-RESERVED_IDS = (0, 1)  # <pad>, <unk>
 
 
-def cue_ids(encode) -> list[list[int]]:
-    """The token ids of each `ANSWER_CUES` list under a tokenizer's `encode`; words outside its vocabulary drop out."""
+def cue_ids(tokenizer) -> list[list[int]]:
+    """The token ids of each `ANSWER_CUES` list in a `Tokenizer`'s vocabulary; words outside it (<unk>) drop out."""
     lexicons = []
     for words in ANSWER_CUES.values():
-        ids = {encode(word)[0] for word in words if len(encode(word)) == 1}
-        lexicons.append(sorted(ids - set(RESERVED_IDS)))
+        ids = {ids[0] for ids in map(tokenizer.encode, words) if len(ids) == 1}
+        lexicons.append(sorted(ids - {tokenizer.pad_id, tokenizer.unk_id}))
     return lexicons
 
 
@@ -77,17 +78,11 @@ def fit_answer_prior(tokens: torch.Tensor, lengths: torch.Tensor, labels: np.nda
                      vocab_size: int, n_classes: int) -> dict:  # fmt: skip
     """A multinomial logistic model (scikit-learn, C=1) of the training passages' cue shares, as the
     `answer_prior` argument of `bilstm-attention`: {"lexicons", "weight" (C, F), "bias" (C,)}."""
-    from sklearn.linear_model import LogisticRegression
-
     with torch.no_grad():
         shares = CueShares(lexicons, vocab_size)(tokens, lengths).double().numpy()
-    mean, scale = shares.mean(axis=0), shares.std(axis=0)
-    scale[scale == 0] = 1.0
-    model = LogisticRegression(max_iter=5000).fit((shares - mean) / scale, labels)
+    model, coef, intercept = fit_logistic_on_raw_scale(shares, labels)
     weight = np.zeros((n_classes, shares.shape[1]))
     bias = np.zeros(n_classes)
-    coef = model.coef_ / scale
-    intercept = model.intercept_ - coef @ mean
     if len(model.classes_) == 2:  # scikit-learn's binary form: one row for the second class
         coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
     weight[model.classes_] = coef

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from meddl.models.fitted_logistic import fit_logistic_on_raw_scale, standardised
+
 # Patient-normalised intervals only: absolute RR in seconds differs more between patients than between N and S.
 GATE_FEATURES = ("rr_ratio", "pre_rr_norm", "post_rr_norm", "local_rr_norm")
 THRESHOLDS = tuple(np.round(np.arange(0.05, 0.96, 0.05), 2))
@@ -79,24 +81,18 @@ def fit_rhythm_gate(features: np.ndarray, labels: np.ndarray, records: np.ndarra
     y = (labels[keep] == 1).astype(np.int64)
     if y.sum() < 10 or (1 - y).sum() < 10:
         return None
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale == 0] = 1.0
-    z = (x - mean) / scale
-
-    def logistic() -> LogisticRegression:
-        return LogisticRegression(class_weight="balanced", max_iter=5000)
-
+    z, _, _ = standardised(x)
     folds, grouped_by = _folds(y, records[keep], seed)
     scores = np.zeros(len(y))
     for train, held_out in folds:
-        scores[held_out] = logistic().fit(z[train], y[train]).predict_proba(z[held_out])[:, 1]
+        fold_model = LogisticRegression(class_weight="balanced", max_iter=5000).fit(z[train], y[train])
+        scores[held_out] = fold_model.predict_proba(z[held_out])[:, 1]
     threshold, (sensitivity, ppv, f1) = max(((t, _s_scores(y, scores >= t)) for t in THRESHOLDS),
                                             key=lambda item: item[1][2])  # fmt: skip
-    model = logistic().fit(z, y)
-    coef = model.coef_[0] / scale
+    _, coef, intercept = fit_logistic_on_raw_scale(x, y, class_weight="balanced")
     weight = np.zeros(len(feature_names))
-    weight[columns] = coef
-    bias = float(model.intercept_[0] - (coef * mean).sum() - np.log(threshold / (1 - threshold)))
+    weight[columns] = coef[0]
+    bias = float(intercept[0] - np.log(threshold / (1 - threshold)))
     return RhythmGateFit(weight=[float(w) for w in weight], bias=bias, threshold=float(threshold),
                          cv_sensitivity=round(sensitivity, 4), cv_ppv=round(ppv, 4), cv_f1=round(f1, 4),
                          folds=len(folds), grouped_by=grouped_by)  # fmt: skip

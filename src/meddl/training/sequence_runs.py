@@ -9,9 +9,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from meddl.data.types import SignalSplits, TextSplits
 from meddl.errors import DataError
 from meddl.evaluate.evaluation import RunResult
@@ -63,30 +60,25 @@ def build_run(config: TrainConfig, data: SignalSplits | TextSplits):
         return (module, sd.loader(sd.chunk_dataset(data, "train", tokenizer, settings.max_tokens), shuffle=True,
                                   **train_args),
                 sd.loader(sd.chunk_dataset(data, "val", tokenizer, settings.max_tokens), 64, shuffle=False))
+    train_set = sd.text_dataset(data, "train", tokenizer, settings.max_tokens)
     module = SequenceClassifier(
         model=config.model, kind="text", task=info.task, labels=list(info.labels),
-        model_kwargs={"vocab_size": tokenizer.vocab_size, **_pair_kwargs(data, tokenizer, settings.max_tokens)},
+        model_kwargs={"vocab_size": tokenizer.vocab_size, **_pair_kwargs(data, train_set, tokenizer)},
         tokenizer=tokenizer.to_dict(), data_options=dict(data.options), class_weights=weights, **_common(config))
-    return (module, sd.loader(sd.text_dataset(data, "train", tokenizer, settings.max_tokens), shuffle=True,
-                              **train_args),
+    return (module, sd.loader(train_set, shuffle=True, **train_args),
             sd.loader(sd.text_dataset(data, "val", tokenizer, settings.max_tokens), config.batch_size, shuffle=False))
 
 
-def _pair_kwargs(data: TextSplits, tokenizer, max_tokens: int) -> dict:
+def _pair_kwargs(data: TextSplits, train_set, tokenizer) -> dict:
     """Question answering: question + passage pairs, and the answer-cue prior fitted on the training passages as the
-    model will read them (`meddl.models.answer_cues`)."""
-    from torch.nn.utils.rnn import pad_sequence
-
+    model will read them (`train_set`: encoded and truncated as for training; `meddl.models.answer_cues`)."""
     from meddl.models.answer_cues import cue_ids, fit_answer_prior
-    from meddl.training.sequence_data import encode
 
     if not data.questions:
         return {}
-    encoded = encode(tokenizer, data.texts["train"], max_tokens)
-    tokens = pad_sequence(encoded, batch_first=True, padding_value=tokenizer.pad_id)
-    lengths = torch.tensor([len(ids) for ids in encoded])
-    prior = fit_answer_prior(tokens, lengths, np.asarray(data.labels["train"]), cue_ids(tokenizer.encode),
-                             tokenizer.vocab_size, data.info.n_classes)  # fmt: skip
+    everything = train_set.__getitems__(range(len(train_set)))
+    prior = fit_answer_prior(everything["tokens"], everything["lengths"], everything["labels"].numpy(),
+                             cue_ids(tokenizer), tokenizer.vocab_size, data.info.n_classes)  # fmt: skip
     return {"pair": True, "answer_prior": prior}
 
 
