@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None):
 def fresh_checkpoint(folder: Path, channels: int, classes: int) -> Path:
     import torch
 
-    from meddl.training.module import ImageClassifier
+    from meddl.tasks.image.module import ImageClassifier
 
     torch.manual_seed(0)
     task = "binary" if classes == 2 else "multi-class"

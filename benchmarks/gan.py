@@ -2,7 +2,7 @@
 by `meddl gan evaluate`: domain FID, precision/recall (k=3), memorisation, TSTR vs TRTR AUC and the augmentation
 table (real only vs real + synthetic at 10%, 25% and 100% of the real training set, test AUC with 95% CIs).
 
-The GAN is trained with `meddl.gan.training.train_gan`'s defaults and timed (target: under 30 minutes per dataset
+The GAN is trained with `meddl.api.synthesize`'s defaults and timed (target: under 30 minutes per dataset
 on a laptop CPU), or an existing checkpoint is reused with --gan-checkpoint NAME=PATH (its training time is read
 from the run's gan_run.json). Runs go to benchmarks/results/gan/<dataset>/, the tables to results/gan.{json,md}.
 
@@ -34,14 +34,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--datasets", nargs="+", default=["bloodmnist", "pneumoniamnist"], metavar="NAME")
     parser.add_argument("--gan-checkpoint", action="append", default=[], metavar="NAME=PATH",
                         help="reuse this GAN checkpoint for dataset NAME instead of training one (repeatable)")
-    parser.add_argument("--gan-epochs", type=int, help="GAN training epochs (default: train_gan's)")
+    parser.add_argument("--gan-epochs", type=int, help="GAN training epochs (default: meddl.api.synthesize's)")
     parser.add_argument("--max-minutes", type=float, help="stop each GAN's training after this many minutes")
     parser.add_argument("--n", type=int, help="synthetic images (default: as many as the real training set)")
     parser.add_argument("--classifier-epochs", type=int, help="epochs of every classifier (default: evaluate_gan's)")
     parser.add_argument("--inception-weights", type=Path, help="pt_inception-2015-12-05 weights for standard FID")
     parser.add_argument("--output", type=Path, default=RESULTS, help="folder for gan.json/.md and the runs")
     parser.add_argument("--reuse-evaluations", action="store_true",
-                        help="take a dataset's gan_metrics.json from an earlier run of this script when it judged the "
+                        help="take a dataset's metrics.json from an earlier run of this script when it judged the "
                              "same checkpoint, instead of evaluating again")
     return parser.parse_args(argv)
 
@@ -58,19 +58,20 @@ def checkpoints(pairs: list[str], names: list[str]) -> dict[str, Path]:
 
 def train_or_reuse(name: str, args: argparse.Namespace, given: Path | None) -> tuple[Path, dict]:
     """The GAN checkpoint for `name` and its training record (gan_run.json: epochs, fit seconds, collapse)."""
-    from meddl.gan.training import RUN_FILE, train_gan
+    from meddl.api import synthesize
+    from meddl.tasks.synthesis.training import RUN_FILE
 
     if given is None:
         options = {key: value for key, value in (("epochs", args.gan_epochs), ("max_minutes", args.max_minutes))
                    if value is not None}
-        given = train_gan(name, args.output / "gan" / name / "run", data_dir=args.data_dir, overwrite=True,
-                          progress=False, **options).checkpoint
+        given = synthesize(name, args.output / "gan" / name / "run", data_dir=args.data_dir, overwrite=True,
+                           progress=False, **options).checkpoint
     run_file = given.parent.parent / RUN_FILE
     return given, json.loads(run_file.read_text()) if run_file.is_file() else {}
 
 
 def run_dataset(name: str, args: argparse.Namespace, given: Path | None) -> dict:
-    from meddl.gan.evaluation import METRICS_FILE, evaluate_gan
+    from meddl.tasks.synthesis.evaluation import METRICS_FILE, evaluate_gan
 
     start = time.perf_counter()
     checkpoint, run = train_or_reuse(name, args, given)

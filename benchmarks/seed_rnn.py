@@ -36,16 +36,17 @@ def train_arm(loss_name: str, batch_size: int, budget: float, data, seed: int) -
     import torch
     from torch.nn import functional as F
 
-    from meddl.training import sequence_data as sd
+    from meddl.data import batching as sd
+    from meddl.tasks import PlanContext, get_task
+    from meddl.tasks.sequence.task import GRADIENT_CLIP
     from meddl.training.config import make_config
-    from meddl.training.sequence_runs import GRADIENT_CLIP, build_run
 
     L.seed_everything(seed, verbose=False)
     config = make_config("pubmedqa-lm", preset="lm", batch_size=batch_size, seed=seed)
-    module, train_loader, _ = build_run(config, data)
+    plan = get_task("language-model").plan(config, data, PlanContext(Path(".")))
+    module, train_loader = plan.module, plan.train_loader
     tokenizer = sd.build_tokenizer(data)
-    settings = sd.TextSettings.from_options(data.options, True)
-    test_loader = sd.loader(sd.chunk_dataset(data, "test", tokenizer, settings.max_tokens), 64, shuffle=False)
+    test_loader = sd.loader(sd.chunk_dataset(data, "test", tokenizer, data.options.max_tokens), 64, shuffle=False)
     optimizer = torch.optim.Adam(module.net.parameters(), lr=config.lr)
     pad = tokenizer.pad_id
     module.train()

@@ -24,7 +24,7 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], scored
     """meddl's own test metrics for hard predictions (so a baseline and meddl are scored by one definition): acc,
     macro_f1 over `scored` (default every label), per_class {label: {sensitivity, ppv, f1, support}} as fractions;
     with `groups` (records, documents) also meddl's cluster-bootstrap 95% intervals under "ci"."""
-    from meddl.evaluate.sequence_metrics import bootstrap_ci, classification_metrics
+    from meddl.evaluate.grouped_metrics import bootstrap_ci, classification_metrics
 
     one_hot = np.eye(len(labels))[np.asarray(y_pred, dtype=np.int64)]
     scored = list(scored or labels)

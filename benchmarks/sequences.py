@@ -117,7 +117,7 @@ def run_ecg(args: argparse.Namespace) -> dict:
     from sequence_baselines import ecg_logreg
 
     from meddl.errors import ConfigError
-    from meddl.training.sequence_module import scored_labels
+    from meddl.tasks.sequence.module import scored_labels
 
     result, wall = train_run(TASKS["ecg"], args)
     row = {"meddl": meddl_summary(result, wall)}
@@ -129,12 +129,12 @@ def run_ecg(args: argparse.Namespace) -> dict:
     labels = list(data.info.labels)
     start = time.perf_counter()
     row["logreg"] = ecg_logreg(data.signals, data.labels, labels, extra=data.features or None,
-                               scored=scored_labels("ecg", labels), groups=data.records["test"], seed=args.seed)
+                               scored=scored_labels("ecg", labels), groups=data.groups["test"], seed=args.seed)
     row["logreg"]["seconds"] = round(time.perf_counter() - start, 1)
     row["logreg"]["features"] = list(data.feature_names)
-    from meddl.training.checkpoints import load_checkpoint
+    from meddl.tasks import load_model
 
-    module = load_checkpoint(result.checkpoint, expect=("ecg",), purpose="the ECG inference timing")
+    _, module = load_model(result.checkpoint, expect=("sequence",), purpose="the ECG inference timing")
     uses_features = module.hparams.model_kwargs.get("n_features", 0) > 0
     if uses_features and not data.features:
         data = load_splits(TASKS["ecg"], args, config)
@@ -163,14 +163,14 @@ def run_lm(args: argparse.Namespace) -> dict:
     split the way the trainer builds it, and checked against the checkpoint's), the same `bos text eos` streams."""
     from sequence_baselines import KneserNeyLM
 
-    from meddl.training.checkpoints import load_checkpoint
-    from meddl.training.sequence_data import build_tokenizer, token_stream
+    from meddl.data.batching import build_tokenizer, token_stream
+    from meddl.tasks import load_model
 
     result, wall = train_run(TASKS["lm"], args)
     row = {"meddl": meddl_summary(result, wall)}
     data = load_splits(TASKS["lm"], args, result.metrics.get("config") or {})
     tokenizer = build_tokenizer(data)
-    stored = load_checkpoint(result.checkpoint, expect=("language-model",)).hparams.tokenizer
+    stored = load_model(result.checkpoint, expect=("language-model",))[1].hparams.tokenizer
     if stored != tokenizer.to_dict():
         raise RuntimeError("the rebuilt tokenizer differs from the checkpoint's: the baseline would see other tokens")
     start = time.perf_counter()

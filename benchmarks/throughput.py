@@ -2,8 +2,8 @@
 
 Both train the same registered model on the same data (PneumoniaMNIST train split, 28x28) with the same batch size,
 optimiser, learning-rate schedule, precision (bf16 autocast where meddl picks it), memory format (channels-last where
-meddl picks it) and augmentation (`meddl.training.augment.augment` on each batch). meddl runs as users run it:
-`meddl.training.trainer.fit(config, data, output_dir)`, with its validation, checkpoints and logging.
+meddl picks it) and augmentation (`meddl.tasks.image.augment.augment` on each batch). meddl runs as users run it:
+`meddl.tasks.runner.fit_task(image task, config, data, output_dir)`, with its validation, checkpoints and logging.
 
 Timing: each side trains warm-up + N epochs and only the last N count. The plain loop is timed per epoch from the
 shuffle to the last optimiser step. meddl is timed the same way by a Lightning callback, from on_train_epoch_start
@@ -108,9 +108,9 @@ def plain_loop(config, data, device, precision: str, channels_last: bool, determ
     import torch
 
     from meddl.models import create
-    from meddl.tasks import classification
-    from meddl.training.augment import augment, policy_for
-    from meddl.training.module import MEAN, STD
+    from meddl.tasks.image import outputs as classification
+    from meddl.tasks.image.augment import augment, policy_for
+    from meddl.tasks.image.module import MEAN, STD
 
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -199,11 +199,12 @@ def _epoch_timer(device):
 
 def meddl_fit(config, data, device) -> dict:
     """meddl's own trainer, as `meddl train` runs it, with a timing callback; checkpoints go to a temporary folder."""
-    from meddl.training.trainer import fit
+    from meddl.tasks import get_task
+    from meddl.tasks.runner import fit_task
 
     timer = _epoch_timer(device)
     with tempfile.TemporaryDirectory(prefix="meddl-throughput-") as folder:
-        fit(config, data, Path(folder), callbacks=[timer], progress=False)
+        fit_task(get_task("image"), config, data, Path(folder), callbacks=[timer], progress=False)
     if not (len(timer.train) == len(timer.whole) == config.epochs):
         raise RuntimeError(f"timing callback saw {len(timer.train)} training and {len(timer.whole)} whole epochs; "
                            f"expected {config.epochs}")

@@ -68,7 +68,7 @@ def _probe_callback(images, labels):
     import lightning as L
     from sklearn.metrics import roc_auc_score
 
-    from meddl.evaluate.evaluation import predict_split
+    from meddl.tasks.image.evaluation import predict_split
 
     class TestProbe(L.Callback):
         def __init__(self) -> None:
@@ -104,7 +104,7 @@ def run_meddl(model: str, epochs: int, data_dir: Path | None, scratch: Path, nam
 
     import meddl
     from meddl.data import load_dataset
-    from meddl.training.checkpoints import load_classifier
+    from meddl.tasks.image import load_classifier
 
     data = load_dataset(DATASET, size=28, data_dir=data_dir)
     probe = _probe_callback(data.images["test"], data.labels["test"].reshape(-1))

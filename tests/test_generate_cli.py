@@ -10,7 +10,8 @@ from helpers import SHARED_MEDMNIST
 
 from meddl.cli import main
 from meddl.training.config import make_config
-from meddl.training.sequence_runs import train_sequences
+from meddl.tasks import task_for
+from meddl.tasks.runner import train_on
 
 SHARED = SHARED_MEDMNIST.parent
 
@@ -26,7 +27,7 @@ def _train_tiny_lm(root: Path, level: str) -> Path:
     data = replace(data, texts={s: data.texts[s][:n] for s, n in sizes.items()},
                    groups={s: data.groups[s][:n] for s, n in sizes.items()})
     config = make_config("pubmedqa-lm", preset="lm", epochs=1, batch_size=16, bootstrap=0)
-    return train_sequences(config, data, root / level, progress=False).checkpoint
+    return train_on(task_for(data.info), config, data, root / level, progress=False).checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import torch
 
 from meddl.data.tokenizer import Tokenizer
 from meddl.errors import ConfigError, DataError
-from meddl.generation import sample_text
+from meddl.tasks.language_model.generation import sample_text
 from meddl.models import registry
 
 CORPUS = ["the patients were randomised to aspirin or placebo.", "the trial was stopped early for benefit."]

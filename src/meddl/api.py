@@ -1,5 +1,6 @@
-"""The Python API: the same verbs as the CLI (`train`, `evaluate`, `predict`, `export`), same argument names
-everywhere."""
+"""The Python API: the same verbs as the CLI (`train`, `evaluate`, `predict`, `explain`, `export`, `serve`,
+`generate`, `synthesize`, `sample`, ...), the same argument names everywhere, and one path for every model family:
+each verb asks the task that wrote a checkpoint (or that learns from a dataset) to do its part (`meddl.tasks`)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meddl.errors import MeddlError
+# re-exported for the CLI's argument choices; plain tuples and functions, they load no torch
+from meddl.explain import METHODS as EXPLAIN_METHODS  # noqa: F401
+from meddl.multiseed import parse_seeds  # noqa: F401
+from meddl.training.config import PRESETS  # noqa: F401
 
 if TYPE_CHECKING:  # evaluation imports torch; `meddl deid` and friends must start without it
-    from meddl.evaluate.evaluation import RunResult
+    from meddl.evaluate.results import RunResult
 
-RUN_OUTPUTS = ("checkpoints", "logs", "figures", "report.html", "metrics.json", "predictions_test.csv",
-               "manifest.json")
-
-
-def _prepare_output_dir(output_dir: Path, resume: bool, overwrite: bool) -> None:
+def _prepare_output_dir(output_dir: Path, outputs: tuple[str, ...], resume: bool, overwrite: bool) -> None:
     """A fresh run never mixes with an earlier one: refuse, unless resuming or told to overwrite."""
-    existing = [name for name in RUN_OUTPUTS if (output_dir / name).exists()]
+    existing = [name for name in outputs if (output_dir / name).exists()]
     if not existing or resume:
         return
     if not overwrite:
@@ -43,6 +44,7 @@ def train(
     progress: bool = True,
     callbacks: list | None = None,
     seeds: list[int] | None = None,
+    task: str | None = None,
     **options,
 ) -> RunResult | None:
     """Train a model on `dataset` (a registered name, or a path to your own images, ECG records or text), evaluate
@@ -50,9 +52,10 @@ def train(
     devices (data-parallel), the worker processes Lightning starts return None after training; rank 0 returns the
     result.
 
-    `preset` and `model` default to what suits the dataset (`meddl datasets`): a small CNN for images, a CNN+LSTM for
-    ECG beats, a BiLSTM for text. `data_options` configures ECG and text loaders. Example:
-    ``meddl.train("pneumoniamnist", "runs/pneu", epochs=20)`` or
+    `task` picks the model family (`meddl.tasks`: image, sequence, language-model, synthesis); by default the one
+    that learns from the dataset's kind of data. `preset` and `model` default to what suits the dataset (`meddl
+    datasets`): a small CNN for images, a CNN+LSTM for ECG beats, a BiLSTM for text. `data_options` configures ECG
+    and text loaders. Example: ``meddl.train("pneumoniamnist", "runs/pneu", epochs=20)`` or
     ``meddl.train("mitdb", "runs/ecg", data_options={"split": "intra-patient"})``.
 
     `seeds` (e.g. [0, 1, 2]) trains the same configuration once per seed into `output_dir/seed-N/` and writes the
@@ -60,10 +63,11 @@ def train(
     `manifest.json` (versions, config, data checksums, machine, commit, times) beside `metrics.json`.
     """
     from meddl.data import load_dataset
-    from meddl.data.types import ImageSplits
-    from meddl.training.config import make_config
-
+    from meddl.data.registry import dataset_defaults, preview
     from meddl.manifest import utc_now
+    from meddl.tasks import task_for
+    from meddl.tasks.runner import train_on
+    from meddl.training.distributed import is_worker_process
 
     if seeds is not None:
         from meddl.multiseed import train_seeds
@@ -74,75 +78,29 @@ def train(
 
         train_seeds(train, list(seeds), Path(output_dir), dataset=dataset, model=model, data_dir=data_dir,
                     preset=preset, resume=resume, overwrite=overwrite, progress=progress, callbacks=callbacks,
-                    **options)
+                    task=task, **options)
         return _seeds_result(Path(output_dir))
     start, started = time.perf_counter(), utc_now()
-    default_preset, default_model = dataset_defaults(dataset)
-    config = make_config(dataset, preset=preset or default_preset, model=model or default_model, **options)
+    info = preview(dataset)
+    chosen = task_for(info, task)
+    # the dataset's own preset and model are those of the task that learns from it by default
+    default_preset, default_model = dataset_defaults(dataset) if chosen is task_for(info) else (None, None)
+    config = chosen.make_config(dataset, preset=preset or default_preset, model=model or default_model, **options)
     output = Path(output_dir)
-    from meddl.training.distributed import is_worker_process
-
-    if not is_worker_process(config.devices, config.num_nodes):  # under DDP, rank 0 alone owns the output folder
-        _prepare_output_dir(output, resume, overwrite)
-    data = load_dataset(dataset, size=config.size, data_dir=data_dir, seed=config.seed, options=config.data_options)
-    if not isinstance(data, ImageSplits):
-        from meddl.training.sequence_runs import train_sequences
-
-        result = train_sequences(config, data, output, resume=resume, callbacks=callbacks, progress=progress,
-                                 started_at=start)
-        if result is None:  # a data-parallel worker process: rank 0 evaluates and writes
-            return None
-        from meddl.manifest import data_fingerprint
-        from meddl.training.checkpoints import annotate_checkpoint
-
-        for path in {result.checkpoint, result.checkpoint.parent / "last.ckpt"}:
-            if path.is_file():
-                annotate_checkpoint(path, data_fingerprint=data_fingerprint(data))
-        _write_manifest(config, data, dataset, data_dir, started, result)
-        return result
-    from meddl.evaluate.evaluation import evaluate_module
-    from meddl.training.checkpoints import load_classifier
-    from meddl.training.trainer import fit
-
-    result = fit(config, data, output, resume=resume, callbacks=callbacks, progress=progress)
-    if result.worker:  # a data-parallel worker process: rank 0 evaluates and writes
+    if resume and not (output / "checkpoints" / "last.ckpt").is_file():
+        raise MeddlError(f"--resume: no {output / 'checkpoints' / 'last.ckpt'} to continue from; start without "
+                         "--resume")
+    worker = is_worker_process(getattr(config, "devices", 1), getattr(config, "num_nodes", 1))
+    if not worker:  # under DDP, rank 0 alone owns the output folder
+        _prepare_output_dir(output, chosen.outputs, resume, overwrite)
+    data = load_dataset(dataset, data_dir=data_dir, **chosen.load_request(config))
+    task_for(data.info, chosen.name)  # the loaded data is of a kind the task learns from
+    run = train_on(chosen, config, data, output, data_dir=data_dir, resume=resume, callbacks=callbacks,
+                   progress=progress, started_at=start)
+    if run is None:  # a data-parallel worker process: rank 0 evaluates and writes
         return None
-    _annotate_image_checkpoints(result, config, data)
-    module = load_classifier(result.best_checkpoint)
-    run = evaluate_module(
-        module,
-        data,
-        output,
-        checkpoint=result.best_checkpoint,
-        config=config.to_dict(),
-        history=result.history,
-        started_at=start,
-        best_epoch=result.best_epoch,
-        extra={"fit_seconds": round(result.fit_seconds, 2), "hardware": result.hardware},
-        n_bootstrap=config.bootstrap,
-        seed=config.seed,
-    )
     _write_manifest(config, data, dataset, data_dir, started, run)
     return run
-
-
-def _annotate_image_checkpoints(result, config, data) -> None:
-    """Store in best.ckpt and last.ckpt what later commands check against: the data fingerprint (evaluate), the
-    training images' statistics (predict's input guards) and the decision threshold tuned on validation data."""
-    from meddl.evaluate.evaluation import predict_split
-    from meddl.evaluate.thresholds import THRESHOLD_TASKS, method_name, tune_thresholds
-    from meddl.guards import input_statistics
-    from meddl.manifest import data_fingerprint
-    from meddl.training.checkpoints import annotate_checkpoint, load_classifier
-
-    entries = {"data_fingerprint": data_fingerprint(data), "input_stats": input_statistics(data.images["train"])}
-    if data.info.task in THRESHOLD_TASKS and len(data.images.get("val", ())):
-        module = load_classifier(result.best_checkpoint)
-        val_prob = predict_split(module, data.images["val"])
-        entries["threshold"] = tune_thresholds(data.info.task, data.labels["val"], val_prob, config.target_sensitivity)
-        entries["threshold_method"] = method_name(config.target_sensitivity)
-    for path in {result.best_checkpoint, result.last_checkpoint}:
-        annotate_checkpoint(path, **entries)
 
 
 def _write_manifest(config, data, dataset: str, data_dir, started: str, run) -> None:
@@ -160,74 +118,73 @@ def _seeds_result(output_dir: Path) -> RunResult:
     """The multi-seed summary as a RunResult: `metrics` is the summary (mean, sd, per_seed), no single checkpoint."""
     import json
 
-    from meddl.evaluate.evaluation import RunResult
+    from meddl.evaluate.results import RunResult
 
     summary = json.loads((output_dir / "metrics.json").read_text())
     return RunResult(summary, {}, output_dir, output_dir / "report.html", output_dir)
 
 
-def dataset_defaults(dataset: str) -> tuple[str, str | None]:
-    """The preset and model `meddl train` uses for `dataset` when the user names none: the dataset's own for a
-    registered set, by layout for the user's own data (WFDB records: ECG; RCT text: text; else images)."""
-    from meddl.data.ecg import is_wfdb_folder
-    from meddl.data.registry import dataset_info, is_user_dataset
-    from meddl.data.text import is_rct_text
+def synthesize(dataset: str, output_dir: str | Path, data_dir: str | Path | None = None, resume: bool = False,
+               overwrite: bool = False, progress: bool = True, **options) -> RunResult:
+    """Train a (class-conditional by default) DCGAN on `dataset`'s training images and write checkpoints, sample
+    grids, `gan_run.json` and `report.html` into `output_dir`: `train(..., task="synthesis")`. `options` are
+    `GanConfig` fields (epochs, batch_size, lr_g, lr_d, loss="ns"|"wgan-gp", conditional, latent_dim, ema,
+    spectral_norm, seed, sample_every, max_minutes, ...); `result.metrics` is the run record (history, collapse).
+    Example: ``meddl.api.synthesize("bloodmnist", "runs/gan-blood", epochs=5)``."""
+    return train(dataset, output_dir, data_dir=data_dir, resume=resume, overwrite=overwrite, progress=progress,
+                 task="synthesis", **options)
 
-    if is_user_dataset(dataset):
-        path = Path(dataset).expanduser()
-        if is_wfdb_folder(path):
-            return "ecg", None
-        if is_rct_text(path):
-            return "text", None
-        return "fast", None
-    info = dataset_info(dataset)
-    return info.default_preset or "fast", info.default_model or None
+
+def sample(checkpoint: str | Path, n: int = 1000, label: int | str | None = None, seed: int = 0,
+           output_dir: str | Path | None = None) -> Path:
+    """Draw `n` images from a GAN checkpoint (of class `label`, a name or index; default: the training set's class
+    proportions) and write PNGs under `output_dir/png/` and `output_dir/synthetic.npz` (MedMNIST layout: synthetic
+    train/val, the real test split); returns the npz path. The same seed gives the same images."""
+    from meddl.tasks.synthesis.sampling import load_generator, sample_images, write_samples
+
+    bundle = load_generator(checkpoint)
+    images, labels = sample_images(bundle, n, label=label, seed=seed)
+    output = Path(output_dir) if output_dir is not None else Path(checkpoint).resolve().parent.parent / "synthetic"
+    return write_samples(bundle, images, labels, output, seed=seed)
 
 
 def evaluate(
     checkpoint: str | Path,
-    output_dir: str | Path,
+    output_dir: str | Path | None = None,
     dataset: str | None = None,
     data_dir: str | Path | None = None,
     split: str = "test",
     n_bootstrap: int = 1000,
     force: bool = False,
+    seed: int = 0,
+    **options,
 ) -> RunResult:
-    """Evaluate a checkpoint on a split of its dataset (or another with the same labels); write metrics and report.
+    """Evaluate a checkpoint on a split of its dataset (or another with the same labels); write metrics.json and the
+    report into `output_dir` (default: RUN/evaluate-SPLIT beside the checkpoints; RUN/evaluation for a GAN).
 
-    Works for every kind of meddl checkpoint: image, ECG and text classifiers, and language models (perplexity).
-    On the dataset it was trained on, the data must still be what it was then (same fingerprint, see
-    `meddl.manifest`): a changed file is refused unless `force`.
+    Works for every kind of meddl checkpoint: image, ECG and text classifiers, language models (perplexity) and GAN
+    generators (FID, precision/recall, memorisation, TSTR; `options` are those of
+    `meddl.tasks.synthesis.evaluation.evaluate_generator`). On the dataset it was trained on, the data must still be
+    what it was then (same fingerprint, see `meddl.manifest`): a changed file is refused unless `force`.
     """
     from meddl.data import load_dataset
-    from meddl.evaluate.evaluation import evaluate_module
-    from meddl.training.checkpoints import load_checkpoint
+    from meddl.tasks import RunContext, load_model
 
     start = time.perf_counter()
-    module = load_checkpoint(checkpoint)
-    name = dataset or module.hparams.dataset
-    if module.hparams.get("kind", "image") != "image":
-        from meddl.evaluate.sequence_evaluation import evaluate_sequences
-
-        data = load_dataset(name, data_dir=data_dir, seed=module.hparams.seed, options=module.hparams.data_options)
-        _check_same_data(checkpoint, data, name, module.hparams.dataset, force)
-        return evaluate_sequences(module, data, Path(output_dir), checkpoint=Path(checkpoint),
-                                  config={"checkpoint": str(checkpoint), "dataset": name, "split": split},
-                                  started_at=start, split=split, n_bootstrap=n_bootstrap)
-    data = load_dataset(name, size=module.hparams.image_size, data_dir=data_dir, seed=module.hparams.seed)
-    _check_same_data(checkpoint, data, name, module.hparams.dataset, force)
-    if split not in data.images:
-        raise MeddlError(f"{name}: no split {split!r}; expected one of {sorted(data.images)}")
-    return evaluate_module(
-        module,
-        data,
-        Path(output_dir),
-        checkpoint=Path(checkpoint),
-        config={"checkpoint": str(checkpoint), "dataset": name, "split": split},
-        started_at=start,
-        split=split,
-        n_bootstrap=n_bootstrap,
-    )
+    task, module = load_model(checkpoint)
+    request = task.data_request(module)
+    name = dataset or request.dataset
+    data = load_dataset(name, size=request.size, data_dir=data_dir if data_dir is not None else request.data_dir,
+                        seed=request.seed, options=request.options)
+    _check_same_data(checkpoint, data, name, request.dataset, force)
+    task.check_data(module, data)
+    if output_dir is None:
+        output_dir = Path(checkpoint).resolve().parent.parent / (
+            f"evaluate-{split}" if task.name != "synthesis" else "evaluation")
+    config = {"checkpoint": str(checkpoint), "dataset": name, "split": split}
+    return task.evaluate(module, data, Path(output_dir), RunContext(
+        checkpoint=Path(checkpoint), config=config, split=split, started_at=start, n_bootstrap=n_bootstrap,
+        seed=seed, options=options))
 
 
 def _check_same_data(checkpoint, data, name: str, trained_on: str, force: bool) -> None:
@@ -248,15 +205,27 @@ def _check_same_data(checkpoint, data, name: str, trained_on: str, force: bool) 
         )
 
 
-def predict(checkpoint: str | Path, inputs: list[str | Path], strict: bool = False):
+def predict(checkpoint: str | Path, inputs: list[str | Path], strict: bool = False, output: str | Path | None = None,
+            format: str | None = None):
     """Class probabilities for image files or folders of images (PNG, JPEG, DICOM, NIfTI). Inputs unlike the
-    training images (see `meddl.guards`) carry warnings, or raise a DataError when `strict`."""
-    from meddl.inference import collect_files, predict_files
-    from meddl.training.checkpoints import load_checkpoint
+    training images (see `meddl.guards`) carry warnings, or raise a DataError when `strict`.
 
-    module = load_checkpoint(checkpoint, expect=("image",),
-                             purpose="meddl predict (image files; ECG and text models: use meddl evaluate)")
-    return predict_files(module, collect_files(inputs), strict=strict)
+    Returns the list of `Prediction`s; with `format` ("csv" or "json") returns (predictions, text) instead, and
+    with `output` also writes that text there (atomically)."""
+    from meddl.inference import collect_files, format_predictions
+    from meddl.tasks import load_model
+    from meddl.tasks.base import tasks_that_predict_files
+
+    task, module = load_model(checkpoint, expect=tasks_that_predict_files(), purpose="meddl predict")
+    predictions = task.predict_files(module, collect_files(inputs), strict=strict)
+    if format is None and output is None:
+        return predictions
+    text = format_predictions(predictions, format or "csv")
+    if output is not None:
+        from meddl.atomic import write_text_atomic
+
+        write_text_atomic(Path(output), text)
+    return predictions, text
 
 
 def generate(checkpoint: str | Path, prompt: str, max_tokens: int = 100, temperature: float = 1.0,
@@ -267,10 +236,10 @@ def generate(checkpoint: str | Path, prompt: str, max_tokens: int = 100, tempera
     Example: ``meddl.api.generate("runs/pubmedqa-lm/checkpoints/best.ckpt", "the patients", max_tokens=30)``.
     """
     from meddl.data.tokenizer import Tokenizer
-    from meddl.generation import sample_text
-    from meddl.training.checkpoints import load_checkpoint
+    from meddl.tasks import load_model
+    from meddl.tasks.language_model.generation import sample_text
 
-    module = load_checkpoint(checkpoint, expect=("language-model",), purpose="meddl generate")
+    _, module = load_model(checkpoint, expect=("language-model",), purpose="meddl generate")
     tokenizer = Tokenizer.from_dict(module.hparams.tokenizer)
     return sample_text(module.net, tokenizer, prompt, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
                        seed=seed)
@@ -294,7 +263,7 @@ def explain(
     from meddl.explain.files import explain_files
     from meddl.explain.heatmaps import check_method
     from meddl.inference import collect_files
-    from meddl.training.checkpoints import load_classifier
+    from meddl.tasks.image import load_classifier
 
     check_method(method)
     files = collect_files(inputs)
@@ -349,15 +318,10 @@ def verify_data(dataset: str, data_dir: str | Path | None = None, output: str | 
     """
     from meddl.atomic import write_json_atomic
     from meddl.data import load_dataset
-    from meddl.data.registry import is_user_dataset
-    from meddl.data.types import ImageSplits
-    from meddl.data.verify import image_groups, verify
+    from meddl.data.verify import verify
 
     data = load_dataset(dataset, data_dir=data_dir, seed=seed, options=options)
-    groups = None
-    if isinstance(data, ImageSplits) and is_user_dataset(dataset):
-        groups = image_groups(data, Path(dataset).expanduser())
-    report = verify(data, near_threshold=near_threshold, near_mad=near_mad, groups=groups)
+    report = verify(data, near_threshold=near_threshold, near_mad=near_mad)
     if output is not None:
         write_json_atomic(Path(output), report.to_dict())
     return report
@@ -375,3 +339,32 @@ def deid(input_dir: str | Path, output_dir: str | Path, shift_dates: bool = Fals
     from meddl.data.deid import deidentify_folder
 
     return deidentify_folder(input_dir, output_dir, shift_dates=shift_dates, key=key, progress=progress)
+
+
+def list_datasets():
+    """Every registered dataset's `DatasetInfo`, by name."""
+    from meddl.data import list_datasets as registered
+
+    return registered()
+
+
+def list_models():
+    """Every registered model's `ModelInfo`, by name."""
+    from meddl.models import list_models as registered
+
+    return registered()
+
+
+def synthesis_summary(metrics: dict) -> str:
+    """The lines `meddl gan evaluate` prints for a GAN evaluation's metrics."""
+    from meddl.tasks.synthesis.evaluation import format_summary
+
+    return format_summary(metrics)
+
+
+def selfcheck() -> tuple[str, bool]:
+    """This installation against bundled reference outputs: (the table to print, whether every check passed)."""
+    from meddl.selfcheck import format_results, run_selfcheck
+
+    results = run_selfcheck()
+    return format_results(results), all(r.passed for r in results)

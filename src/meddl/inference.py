@@ -67,7 +67,7 @@ def predict_files(module, files: list[Path], strict: bool = False) -> list[Predi
     warnings for inputs unlike the training images (an error for the first of them under `strict`)."""
     from meddl.data.imageio import read_image
     from meddl.guards import check_input, enforce
-    from meddl.tasks.classification import predicted_labels
+    from meddl.tasks.image.outputs import predicted_labels
 
     hp = module.hparams
     decoded = [read_image(path) for path in files]

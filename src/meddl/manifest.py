@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from meddl.data.types import ImageSplits, SignalSplits, TextSplits
+from meddl.data.types import ImageSplits, Splits
 
 LIBRARIES = ("torch", "lightning", "numpy", "scipy", "scikit-learn", "torchmetrics", "monai", "opacus", "wfdb",
              "onnxruntime", "pillow", "pydicom")
@@ -86,25 +86,20 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def data_fingerprint(data: ImageSplits | SignalSplits | TextSplits) -> dict[str, str]:
+def data_fingerprint(data: Splits) -> dict[str, str]:
     """SHA-256 of each split's samples and labels as loaded (after any resizing or filtering): equal fingerprints
     mean the model sees exactly the same data, whatever files it came from."""
     fingerprint = {}
     for split in data.labels:
         digest = hashlib.sha256()
-        if isinstance(data, ImageSplits):
-            digest.update(np.ascontiguousarray(data.images[split]).tobytes())
-        elif isinstance(data, SignalSplits):
-            digest.update(np.ascontiguousarray(data.signals[split]).tobytes())
-        else:
-            for question, text in zip(data.questions.get(split, [""] * len(data.texts[split])), data.texts[split]):
-                digest.update(f"{question}\x1f{text}\x1e".encode())
+        for chunk in data.fingerprint_bytes(split):
+            digest.update(chunk)
         digest.update(np.ascontiguousarray(data.labels[split]).tobytes())
         fingerprint[split] = digest.hexdigest()
     return fingerprint
 
 
-def source_files(dataset: str, data: ImageSplits | SignalSplits | TextSplits, data_dir: Path | None) -> list[dict]:
+def source_files(dataset: str, data: Splits, data_dir: Path | None) -> list[dict]:
     """The files the data was read from, with size and SHA-256: the registered set's files where they are found,
     or the user's own files (for a folder of images: every image listed in the loaded splits)."""
     from meddl.data.registry import default_data_dir, is_user_dataset
@@ -114,7 +109,7 @@ def source_files(dataset: str, data: ImageSplits | SignalSplits | TextSplits, da
         root = Path(dataset).expanduser()
         if root.is_file():
             paths = [root]
-        elif isinstance(data, ImageSplits) and data.sources:
+        elif getattr(data, "sources", None):  # images read from the user's files
             paths = sorted({Path(p) for paths in data.sources.values() for p in paths})
         else:
             paths = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))

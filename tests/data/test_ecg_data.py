@@ -155,15 +155,15 @@ def test_two_real_records_intra_patient(shared_mitdb):
     # MIT-BIH documentation: 100 has N 2239, A 33, V 1; 101 has N 1860, A 3, Q 2 (dropped); beats within 0.25 s
     # of the start or 0.45 s of the end (100's first beat at sample 77) are left out.
     assert counts[1:].tolist() == [36, 1, 0] and 2239 + 1860 - 5 <= counts[0] < 2239 + 1860
-    assert {split: set(records) for split, records in data.records.items()} == {s: {"100", "101"} for s in data.records}
+    assert {split: set(records) for split, records in data.groups.items()} == {s: {"100", "101"} for s in data.groups}
     assert data.signals["train"].shape[1:] == (1, 252) and data.signals["train"].dtype == np.float32
     assert data.info.splits == {split: len(labels) for split, labels in data.labels.items()}
-    assert data.options["split"] == "intra-patient" and data.options["records"] == ("100", "101")
+    assert data.options.split == "intra-patient" and data.options.records == ("100", "101")
 
 
 def test_real_records_inter_patient_keep_each_patient_in_one_split(shared_mitdb):
     data = load_dataset("mitdb", data_dir=shared_mitdb, options={"records": [101, 106, 100], "leads": "0,1"})
-    records = {split: set(names) for split, names in data.records.items()}
+    records = {split: set(names) for split, names in data.groups.items()}
     assert records["test"] == {"100"} and records["train"] | records["val"] == {"101", "106"}
     assert not records["train"] & records["val"] and data.info.n_channels == 2
 
@@ -223,11 +223,11 @@ def test_user_folder_split_by_record_when_there_are_enough(tmp_path):
         peaks, symbols = regular_beats(start=150 + 10 * index)
         write_record(tmp_path, f"p{index}", peaks, symbols, leads=1)
     data = load_dataset(str(tmp_path), seed=3)
-    records = {split: set(names) for split, names in data.records.items()}
+    records = {split: set(names) for split, names in data.groups.items()}
     assert all(records.values()) and not (records["train"] & records["val"] or records["test"] & records["train"])
-    assert data.info.kind == "ecg" and data.options["split"] == "inter-patient"
+    assert data.info.kind == "ecg" and data.options.split == "inter-patient"
     small = load_user_records(tmp_path, records="p0,p1")
-    assert small.options["split"] == "intra-patient"
+    assert small.options.split == "intra-patient"
 
 
 def test_user_folder_errors_are_clear(tmp_path):

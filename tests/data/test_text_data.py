@@ -65,7 +65,7 @@ def test_sections_split_by_abstract_with_the_official_test_half(shared_data):
     for split in ("train", "val", "test"):
         assert len(data.texts[split]) == len(data.labels[split]) == len(data.groups[split])
         assert np.bincount(data.labels[split], minlength=5).min() > 0  # every section in every split
-    assert data.options["tokenizer"] == "word" and data.options["max_tokens"] == 256
+    assert data.options.tokenizer == "word" and data.options.max_tokens == 256
 
 
 def test_qa_pairs_question_and_contexts(shared_data):
@@ -82,7 +82,7 @@ def test_lm_holds_whole_abstracts_and_the_seed_changes_only_train_and_val(shared
     second = load_dataset("pubmedqa-lm", data_dir=shared_data, seed=1)
     assert first.info.task == "language-model" and first.info.labels == ()
     assert all(len(labels) == 0 for labels in first.labels.values()) and first.questions == {}
-    assert first.options["max_tokens"] == 64
+    assert first.options.max_tokens == 64
     assert first.groups["test"] == second.groups["test"] and first.texts["test"] == second.texts["test"]
     assert set(first.groups["val"]) != set(second.groups["val"])
     assert min(len(t) for t in first.texts["train"]) > 300  # abstracts, not passages
@@ -110,7 +110,7 @@ def test_unknown_or_bad_options_are_config_errors(tmp_path):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             load_dataset("pubmedqa", data_dir=folder, options=bad)
     data = load_dataset("pubmedqa", data_dir=folder, options={"tokenizer": "char", "max_tokens": 500})
-    assert data.options["tokenizer"] == "char" and data.options["max_tokens"] == 500
+    assert data.options.tokenizer == "char" and data.options.max_tokens == 500
 
 
 def test_tiny_pubmedqa_splits(tmp_path):
@@ -233,7 +233,7 @@ def test_rct_folder_uses_its_own_splits(tmp_path):
     assert data.info.labels == ("CONCLUSIONS", "METHODS", "OBJECTIVE", "RESULTS")
     assert data.info.splits == {"train": 12, "val": 12, "test": 12}
     assert data.groups["val"][:4] == ["100"] * 4 and data.texts["val"][1] == "We randomised 100 adults."
-    assert data.info.labels[data.labels["val"][1]] == "METHODS" and data.options["min_freq"] == 1
+    assert data.info.labels[data.labels["val"][1]] == "METHODS" and data.options.min_freq == 1
 
 
 def test_rct_single_file_is_split_by_abstract(tmp_path):

@@ -13,7 +13,8 @@ from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score, roc_curve
 
 from meddl.evaluate import figures
 from meddl.evaluate.figures import order_errors_first
-from meddl.evaluate.report import FIGURES, ReportInput, fmt, write_report
+from meddl.evaluate.report import fmt
+from meddl.tasks.image.report import FIGURES, ReportInput, write_report
 
 BLOOD = ["basophil", "eosinophil", "erythroblast", "immature granulocytes", "lymphocyte", "monocyte",
          "neutrophil", "<b>&x"]

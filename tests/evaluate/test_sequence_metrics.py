@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
 from meddl.errors import DataError
-from meddl.evaluate.sequence_metrics import _from_confusion, bootstrap_ci, classification_metrics
+from meddl.evaluate.grouped_metrics import _from_confusion, bootstrap_ci, classification_metrics
 
 LABELS = ["N", "S", "V", "F", "Q"]
 SCORED = ["N", "S", "V", "F"]

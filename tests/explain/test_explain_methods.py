@@ -10,8 +10,8 @@ from torch.nn import functional as F
 from meddl.errors import ConfigError, DataError
 from meddl.explain import METHODS, explain_images
 from meddl.models import list_models
-from meddl.training.checkpoints import load_classifier
-from meddl.training.module import ImageClassifier
+from meddl.tasks.image import load_classifier
+from meddl.tasks.image.module import ImageClassifier
 
 
 def classifier(model: str, size: int = 28, task: str = "binary", labels=("no", "yes"), channels: int = 1):

@@ -8,9 +8,9 @@ import re
 
 from PIL import Image
 
-from meddl.evaluate.evaluation import predict_split
+from meddl.tasks.image.evaluation import predict_split
 from meddl.explain.mistakes import explain_mistakes
-from meddl.training.checkpoints import load_classifier
+from meddl.tasks.image import load_classifier
 
 SECTION = "Why: Grad-CAM on the most confident errors"
 

@@ -15,8 +15,8 @@ from explain_helpers import marker_box
 from scipy.stats import spearmanr
 
 from meddl.explain import METHODS, explain_images
-from meddl.training.checkpoints import load_classifier
-from meddl.training.module import ImageClassifier
+from meddl.tasks.image import load_classifier
+from meddl.tasks.image.module import ImageClassifier
 
 # One cell of fast-cnn's 7x7 Grad-CAM layer is 4 px: the marker box grown by one cell on each side
 BOX = marker_box(dilation=4)

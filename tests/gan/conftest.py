@@ -28,8 +28,8 @@ def tiny_pneumonia(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_gan_run(tiny_pneumonia, tmp_path_factory):
     """(GanRunResult, npz path): 3 epochs of a small conditional DCGAN on 256 real chest X-rays."""
-    from meddl.gan.training import train_gan
+    from meddl.api import synthesize
 
-    result = train_gan(str(tiny_pneumonia), tmp_path_factory.mktemp("gan") / "run", epochs=3, batch_size=32,
+    result = synthesize(str(tiny_pneumonia), tmp_path_factory.mktemp("gan") / "run", epochs=3, batch_size=32,
                        width=16, sample_every=1, seed=0, progress=False, precision="32-true")
     return result, tiny_pneumonia

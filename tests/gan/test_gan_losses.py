@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from meddl.gan import losses
+from meddl.tasks.synthesis import losses
 
 LN3 = math.log(3.0)  # sigmoid(ln 3) = 0.75
 

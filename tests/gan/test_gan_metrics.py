@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from meddl.errors import DataError, MeddlError
-from meddl.gan.metrics import (fid, frechet_distance, memorisation, nearest, nearest_pairs_figure, pixels,
+from meddl.tasks.synthesis.metrics import (fid, frechet_distance, memorisation, nearest, nearest_pairs_figure, pixels,
                                precision_recall)
 
 RNG = np.random.default_rng(0)
@@ -102,14 +102,14 @@ def test_memorisation_in_pixel_space_and_its_figure():
 
 @pytest.fixture(scope="module")
 def inception():
-    from meddl.gan.inception import FIDInceptionV3
+    from meddl.tasks.synthesis.inception import FIDInceptionV3
 
     torch.manual_seed(0)
     return FIDInceptionV3().eval()
 
 
 def test_inception_gives_2048_features_for_gray_images(inception):
-    from meddl.gan.inception import inception_features
+    from meddl.tasks.synthesis.inception import inception_features
 
     gray = np.random.default_rng(0).integers(0, 256, size=(1, 28, 28, 1), dtype=np.uint8)
     features = inception_features(inception, gray)
@@ -117,7 +117,7 @@ def test_inception_gives_2048_features_for_gray_images(inception):
 
 
 def test_inception_weights_round_trip_through_the_loader(inception, tmp_path):
-    from meddl.gan.inception import load_inception
+    from meddl.tasks.synthesis.inception import load_inception
 
     # the published file predates BatchNorm's num_batches_tracked buffers: the loader must accept it without them
     state = {k: v for k, v in inception.state_dict().items() if not k.endswith("num_batches_tracked")}
@@ -129,7 +129,7 @@ def test_inception_weights_round_trip_through_the_loader(inception, tmp_path):
 
 
 def test_inception_loader_names_wrong_keys_and_missing_files(inception, tmp_path, monkeypatch):
-    from meddl.gan.inception import WEIGHTS_ENV, load_inception, resolve_weights
+    from meddl.tasks.synthesis.inception import WEIGHTS_ENV, load_inception, resolve_weights
 
     state = inception.state_dict()
     state["Mixed_7c.branch_pool.conv.weights"] = state.pop("Mixed_7c.branch_pool.conv.weight")
@@ -155,8 +155,8 @@ def test_inception_loader_names_wrong_keys_and_missing_files(inception, tmp_path
 
 @pytest.mark.parametrize("model, dim", [("fast-cnn", 128), ("seed-cnn", 1024)])
 def test_classifier_features_are_the_final_linear_input(model, dim):
-    from meddl.gan.features import check_matches, classifier_features
-    from meddl.training.module import ImageClassifier
+    from meddl.tasks.synthesis.features import check_matches, classifier_features
+    from meddl.tasks.image.module import ImageClassifier
 
     module = ImageClassifier(model=model, task="multi-class", labels=["a", "b", "c"], in_channels=3, image_size=28)
     images = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28, 3), dtype=np.uint8)

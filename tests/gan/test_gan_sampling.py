@@ -8,7 +8,7 @@ from meddl.cli import main
 from meddl.data import load_dataset
 from meddl.data.npz import load_npz
 from meddl.errors import ConfigError, DataError, MeddlError
-from meddl.gan.sampling import load_generator, sample_images, write_samples
+from meddl.tasks.synthesis.sampling import load_generator, sample_images, write_samples
 
 
 def test_samples_follow_the_request(tiny_gan_run):
@@ -54,7 +54,7 @@ def test_written_samples_load_as_a_dataset_and_train_a_classifier(tiny_gan_run, 
     assert 0.0 <= run.metrics["test"]["auc"] <= 1.0
     # a classifier checkpoint is not a generator: one clear line from the CLI
     assert main(["gan", "sample", str(run.checkpoint), "--n", "5"]) == 2
-    assert "image-classifier checkpoint, not a GAN checkpoint" in capsys.readouterr().err
+    assert "holds an image classifier; this command takes a GAN generator" in capsys.readouterr().err
 
 
 def test_generator_loading_names_the_problem(tmp_path):

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from meddl.errors import ConfigError, MeddlError
-from meddl.gan.collapse import CollapseDetector, mean_pairwise_distance
-from meddl.gan.training import RUN_FILE, train_gan
+from meddl.tasks.synthesis.collapse import CollapseDetector, mean_pairwise_distance
+from meddl.api import synthesize
+from meddl.tasks.synthesis.training import RUN_FILE
 
 
 def _real_vs_noise_accuracy(discriminator, images: np.ndarray, labels: np.ndarray) -> float:
@@ -24,13 +25,13 @@ def _real_vs_noise_accuracy(discriminator, images: np.ndarray, labels: np.ndarra
 def test_training_lowers_the_discriminators_error_on_real_vs_noise(tiny_gan_run):
     import lightning as L
 
-    from meddl.gan.module import GanModule
+    from meddl.tasks.synthesis.module import GanModule
 
     result, data = tiny_gan_run
     with np.load(data) as archive:
         images, labels = archive["val_images"], archive["val_labels"]
     trained = torch.load(result.checkpoint, map_location="cpu", weights_only=False)
-    L.seed_everything(0, verbose=False)  # train_gan seeds the same way before building, so these are the start weights
+    L.seed_everything(0, verbose=False)  # meddl seeds the same way before building, so these are the start weights
     module = GanModule(**trained["hyper_parameters"])
     before = _real_vs_noise_accuracy(module.discriminator, images, labels)
     module.load_state_dict(trained["state_dict"])
@@ -40,9 +41,9 @@ def test_training_lowers_the_discriminators_error_on_real_vs_noise(tiny_gan_run)
 
 def test_run_records_history_samples_and_report(tiny_gan_run):
     result, _ = tiny_gan_run
-    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    assert [row["epoch"] for row in result.metrics["history"]] == [1, 2, 3]
     for key in ("train_d_loss", "train_g_loss", "train_d_real_acc", "train_d_fake_acc"):
-        assert all(np.isfinite(row[key]) for row in result.history)
+        assert all(np.isfinite(row[key]) for row in result.metrics["history"])
     assert sorted(p.name for p in (result.output_dir / "samples").glob("*.png")) == [
         "epoch_001.png", "epoch_002.png", "epoch_003.png"]
     run = json.loads((result.output_dir / RUN_FILE).read_text())
@@ -53,21 +54,21 @@ def test_run_records_history_samples_and_report(tiny_gan_run):
 
 def test_resume_continues_from_the_last_epoch(tiny_pneumonia, tmp_path):
     options = dict(batch_size=64, width=8, sample_every=5, progress=False, precision="32-true")
-    train_gan(str(tiny_pneumonia), tmp_path / "run", epochs=1, **options)
+    synthesize(str(tiny_pneumonia), tmp_path / "run", epochs=1, **options)
     with pytest.raises(MeddlError, match="already holds a run"):
-        train_gan(str(tiny_pneumonia), tmp_path / "run", epochs=2, **options)
-    result = train_gan(str(tiny_pneumonia), tmp_path / "run", epochs=2, resume=True, **options)
-    assert [row["epoch"] for row in result.history] == [1, 2]
+        synthesize(str(tiny_pneumonia), tmp_path / "run", epochs=2, **options)
+    result = synthesize(str(tiny_pneumonia), tmp_path / "run", epochs=2, resume=True, **options)
+    assert [row["epoch"] for row in result.metrics["history"]] == [1, 2]
     assert torch.load(result.checkpoint, map_location="cpu", weights_only=False)["epoch"] == 1  # 0-based: 2 done
 
 
 def test_bad_options_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="loss must be one of"):
-        train_gan("pneumoniamnist", tmp_path, loss="hinge")
+        synthesize("pneumoniamnist", tmp_path, loss="hinge")
     with pytest.raises(ConfigError, match="unknown GAN option"):
-        train_gan("pneumoniamnist", tmp_path, learning_rate=1)
+        synthesize("pneumoniamnist", tmp_path, learning_rate=1)
     with pytest.raises(MeddlError, match="no .*last.ckpt"):
-        train_gan("pneumoniamnist", tmp_path, resume=True)
+        synthesize("pneumoniamnist", tmp_path, resume=True)
 
 
 def test_detector_flags_a_winning_discriminator_and_stops_after_patience():

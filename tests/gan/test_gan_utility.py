@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from meddl.errors import ConfigError, MeddlError
-from meddl.gan.utility import stratified_subset, write_real_npz
+from meddl.tasks.synthesis.utility import stratified_subset, write_real_npz
 
 
 def test_stratified_subset_keeps_class_proportions_and_is_seeded():
@@ -50,7 +50,7 @@ def gan_run(tiny_gan_run):
 @pytest.fixture(scope="module")
 def evaluated(gan_run, tmp_path_factory):
     """One evaluation of quality only (its classifier trained for one epoch); utility is the slow tests'."""
-    from meddl.gan.evaluation import evaluate_gan
+    from meddl.tasks.synthesis.evaluation import evaluate_gan
 
     out = tmp_path_factory.mktemp("eval")
     return out, evaluate_gan(gan_run, out, n=64, classifier_epochs=1, tstr=False, augmentation=False,
@@ -59,7 +59,7 @@ def evaluated(gan_run, tmp_path_factory):
 
 def test_evaluate_gan_writes_quality_metrics_figures_and_report(gan_run, evaluated):
     out, metrics = evaluated
-    saved = json.loads((out / "gan_metrics.json").read_text())
+    saved = json.loads((out / "metrics.json").read_text())
     assert saved["n_synthetic"] == 64 and saved["domain"]["fid"] == metrics["domain"]["fid"]
     domain = saved["domain"]
     assert domain["fid"] > 0 and domain["fid_real_test_vs_train"] >= 0 and domain["feature_dim"] == 128
@@ -74,7 +74,7 @@ def test_evaluate_gan_writes_quality_metrics_figures_and_report(gan_run, evaluat
 
 
 def test_second_evaluation_reuses_the_real_data_classifier(gan_run, evaluated):
-    from meddl.gan.evaluation import evaluate_gan
+    from meddl.tasks.synthesis.evaluation import evaluate_gan
 
     out, _ = evaluated
     checkpoint = out / "classifier" / "checkpoints" / "best.ckpt"
@@ -86,11 +86,11 @@ def test_second_evaluation_reuses_the_real_data_classifier(gan_run, evaluated):
 
 @pytest.mark.slow
 def test_evaluate_gan_tstr_and_augmentation(gan_run, evaluated):
-    from meddl.gan.evaluation import evaluate_gan
+    from meddl.tasks.synthesis.evaluation import evaluate_gan
 
     out, _ = evaluated
     metrics = evaluate_gan(gan_run, out, n=80, classifier_epochs=1, fractions=(0.5, 1.0), progress=False)
-    utility = json.loads((out / "gan_metrics.json").read_text())["utility"]
+    utility = json.loads((out / "metrics.json").read_text())["utility"]
     assert utility == json.loads(json.dumps(metrics["utility"]))
     assert utility["trtr"]["n_train"] == 256 and utility["tstr"]["n_train"] == 72  # 90% of 80 synthetic
     assert utility["tstr_over_trtr"] == pytest.approx(utility["tstr"]["auc"] / utility["trtr"]["auc"])
@@ -107,15 +107,15 @@ def test_evaluate_gan_tstr_and_augmentation(gan_run, evaluated):
 def test_evaluate_gan_refuses_a_classifier_checkpoint_missing_file_and_bad_n(tmp_path):
     import torch
 
-    from meddl.gan.evaluation import evaluate_gan
-    from meddl.training.checkpoints import load_classifier
-    from meddl.training.module import ImageClassifier
+    from meddl.tasks.synthesis.evaluation import evaluate_gan
+    from meddl.tasks.image import load_classifier
+    from meddl.tasks.image.module import ImageClassifier
 
     module = ImageClassifier(model="fast-cnn", task="binary", labels=["a", "b"], in_channels=1, image_size=28)
     classifier = tmp_path / "best.ckpt"  # what a classifier's best.ckpt holds: hyper-parameters and weights
     torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, classifier)
     load_classifier(classifier)  # a valid classifier checkpoint, so the refusal below is about its kind
-    with pytest.raises(MeddlError, match="image-classifier checkpoint, not a GAN checkpoint"):
+    with pytest.raises(MeddlError, match="holds an image classifier; this command takes a GAN generator"):
         evaluate_gan(classifier, tmp_path, n=10, progress=False)
     for bad in (0, -3):
         with pytest.raises(ConfigError, match="positive"):

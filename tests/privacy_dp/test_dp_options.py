@@ -12,7 +12,7 @@ from meddl.cli import main
 from meddl.errors import ConfigError
 from meddl.models import create, list_models
 from meddl.training.config import make_config
-from meddl.training.module import ImageClassifier
+from meddl.tasks.image.module import ImageClassifier
 from meddl.training.privacy import check_trainable, default_delta, make_compatible, plan
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import asdict, replace
+from types import SimpleNamespace
 
 import lightning as L
 import numpy as np
@@ -18,9 +19,10 @@ from meddl.cli import main
 from meddl.data import load_dataset
 from meddl.data.types import ImageSplits
 from meddl.errors import ConfigError
-from meddl.training.checkpoints import load_classifier
+from meddl.tasks.image import load_classifier
 from meddl.training.config import make_config
-from meddl.training.trainer import fit
+from meddl.tasks import get_task
+from meddl.tasks.runner import fit_task
 
 # Opacus' hooks see no gradient for the images themselves (the first layer's input); that is expected
 pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing")
@@ -77,8 +79,14 @@ def test_dp_checkpoint_rebuilds_without_batchnorm_and_predicts(cli_dp_run):
 def _small_breastmnist(n_train: int = 12, n_eval: int = 24) -> ImageSplits:
     data = load_dataset("breastmnist", data_dir=SHARED_MEDMNIST)
     sizes = {"train": n_train, "val": n_eval, "test": n_eval}
-    return ImageSplits(data.info, {s: data.images[s][:n] for s, n in sizes.items()},
-                       {s: data.labels[s][:n] for s, n in sizes.items()})
+    return ImageSplits(info=data.info, images={s: data.images[s][:n] for s, n in sizes.items()},
+                       labels={s: data.labels[s][:n] for s, n in sizes.items()})
+
+
+def fit(config, data, output_dir, **kwargs) -> SimpleNamespace:
+    """The image task fitted on in-memory data: the fit's result with the run's DP-SGD record as `privacy`."""
+    plan, result = fit_task(get_task("image"), config, data, output_dir, **kwargs)
+    return SimpleNamespace(**asdict(result), privacy=plan.state["privacy"].summary())
 
 
 class _ClippingProbe(L.Callback):

@@ -29,7 +29,7 @@ TASKS = {  # task: (labels, channels)
 def write_checkpoint(path, task: str, seed: int = 0, **extra):
     """A freshly built meddl checkpoint (Lightning layout) with randomised batch-norm statistics, so that the
     normalisation and every layer matter; `extra` entries go into the checkpoint dict."""
-    from meddl.training.module import ImageClassifier
+    from meddl.tasks.image.module import ImageClassifier
 
     torch.manual_seed(seed)
     labels, channels = TASKS[task]
@@ -56,7 +56,7 @@ def exports(tmp_path_factory):
 
 @pytest.mark.parametrize("task", list(TASKS))
 def test_export_matches_pytorch_at_any_batch_size(exports, task):
-    from meddl.training.checkpoints import load_classifier
+    from meddl.tasks.image import load_classifier
 
     checkpoint, result = exports[task]
     assert result.path == checkpoint.with_suffix(".onnx") and result.path.is_file()
@@ -180,7 +180,7 @@ def test_bad_files_give_errors_that_name_them(exports, tmp_path):
         load_predictor(tmp_path / "missing.onnx")
     foreign = tmp_path / "foreign.ckpt"
     torch.save({"state_dict": {}}, foreign)
-    with pytest.raises(MeddlError, match="foreign.ckpt: not a meddl image-classifier checkpoint"):
+    with pytest.raises(MeddlError, match="foreign.ckpt: not a meddl checkpoint"):
         export_onnx(foreign)
     with pytest.raises(MeddlError, match="expected uint8 images of shape"):
         OnnxPredictor(exports["binary"][1].path).predict(np.zeros((2, 28, 28, 3), np.uint8))

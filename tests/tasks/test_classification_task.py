@@ -7,7 +7,7 @@ import torch
 from torch.nn import functional as F
 
 from meddl.errors import ConfigError
-from meddl.tasks import classification
+from meddl.tasks.image import outputs as classification
 
 
 def test_output_widths():

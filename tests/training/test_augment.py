@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from meddl.training.augment import AugmentPolicy, augment, policy_for
+from meddl.tasks.image.augment import AugmentPolicy, augment, policy_for
 
 
 def _images() -> torch.Tensor:

@@ -18,9 +18,9 @@ import meddl.api
 from meddl.cli import main
 from meddl.data.tokenizer import Tokenizer
 from meddl.errors import MeddlError
-from meddl.training.checkpoints import load_checkpoint
+from meddl.tasks import load_model, task_for
+from meddl.tasks.runner import train_on
 from meddl.training.config import make_config
-from meddl.training.sequence_runs import train_sequences
 
 SHARED = SHARED_MEDMNIST.parent
 FAST = dict(epochs=1, bootstrap=50, progress=False)
@@ -62,7 +62,7 @@ def test_ecg_run_reports_se_ppv_f1_over_nsvf_with_record_level_intervals(shared_
     rows = (run / "predictions_test.csv").read_text().splitlines()
     assert rows[0].startswith("index,group,true,predicted,p_N") and len(rows) == test["n"] + 1
     assert all(row.split(",")[1] == "100" for row in rows[1:])
-    module = load_checkpoint(run / "checkpoints" / "best.ckpt")
+    module = load_model(run / "checkpoints" / "best.ckpt")[1]
     assert module.hparams.kind == "ecg" and module.hparams.model_kwargs["n_features"] == 7
     # the rhythm gate was fitted on the training beats and travels in the checkpoint and metrics.json
     assert module.rhythm_gate is not None and module.net.head.mlp[-1].out_features == 3
@@ -84,7 +84,7 @@ def test_text_sections_and_question_answering_train(shared_data, tmp_path):
     assert sections["model"] == "bilstm-attention" and sections["test"]["macro_f1"] is not None
     qa = meddl.train("pubmedqa", tmp_path / "qa", data_options=options, **FAST).metrics
     assert qa["labels"] == ["yes", "no", "maybe"] and qa["test"]["n"] == qa["split_sizes"]["test"]
-    module = load_checkpoint(tmp_path / "qa" / "checkpoints" / "best.ckpt")
+    module = load_model(tmp_path / "qa" / "checkpoints" / "best.ckpt")[1]
     assert module.hparams.model_kwargs["pair"] is True
     # the answer-cue prior was fitted on the training passages and is part of the network
     assert module.net.answer_prior is not None
@@ -109,9 +109,9 @@ def tiny_lm_data(level: str = "word", n_train: int = 16):
 def test_language_model_perplexity_counts_every_test_token(shared_data, tmp_path):
     data = tiny_lm_data()
     config = make_config("pubmedqa-lm", preset="lm", epochs=1, batch_size=16, bootstrap=0)
-    result = train_sequences(config, data, tmp_path / "lm", progress=False)
+    result = train_on(task_for(data.info), config, data, tmp_path / "lm", progress=False)
     test = _metrics(tmp_path / "lm")["test"]
-    module = load_checkpoint(result.checkpoint)
+    module = load_model(result.checkpoint)[1]
     tokenizer = Tokenizer.from_dict(module.hparams.tokenizer)
     # every token after the first <bos>, <unk> and <eos> included
     assert test["tokens"] == sum(len(tokenizer.encode(t)) + 2 for t in data.texts["test"]) - 1
@@ -140,13 +140,13 @@ def test_resumed_ecg_run_ends_with_the_weights_of_an_uninterrupted_one(shared_da
         meddl.train("mitdb", tmp_path / "resumed", callbacks=[_StopAtEpoch(2)], **options)
     assert not (tmp_path / "resumed" / "metrics.json").exists()
     meddl.train("mitdb", tmp_path / "resumed", resume=True, **options)
-    straight = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.ckpt").state_dict()
-    resumed = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt").state_dict()
+    straight = load_model(tmp_path / "straight" / "checkpoints" / "last.ckpt")[1].state_dict()
+    resumed = load_model(tmp_path / "resumed" / "checkpoints" / "last.ckpt")[1].state_dict()
     for key in straight:
         assert torch.equal(straight[key], resumed[key]), key
     assert len(_metrics(tmp_path / "resumed")["history"]) == 3
     # intra-patient: the network has seen these patients' S beats, so no rhythm gate by default
-    module = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
+    module = load_model(tmp_path / "resumed" / "checkpoints" / "last.ckpt")[1]
     assert module.rhythm_gate is None and module.net.head.mlp[-1].out_features == 4
     assert "rhythm_gate" not in _metrics(tmp_path / "resumed")
 
@@ -154,15 +154,15 @@ def test_resumed_ecg_run_ends_with_the_weights_of_an_uninterrupted_one(shared_da
 def test_checkpoint_of_the_wrong_kind_is_a_clear_error(tmp_path, capsys):
     torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
     with pytest.raises(MeddlError, match="not a meddl checkpoint"):
-        load_checkpoint(tmp_path / "other.ckpt")
+        load_model(tmp_path / "other.ckpt")[1]
     ecg = {"hyper_parameters": {"model": "cnn1d", "kind": "ecg", "task": "multi-class", "labels": ["N"]},
            "state_dict": {}}
     torch.save(ecg, tmp_path / "ecg.ckpt")
     assert main(["predict", str(tmp_path / "ecg.ckpt"), str(tmp_path)]) == 2
     error = capsys.readouterr().err
-    assert "holds an ECG classifier" in error and "takes an image classifier" in error
+    assert "holds an ECG or text classifier; meddl predict takes an image classifier" in error
     assert main(["export", str(tmp_path / "ecg.ckpt")]) == 2
-    assert "image classifiers only" in capsys.readouterr().err
+    assert "holds an ECG or text classifier; this command takes an image classifier" in capsys.readouterr().err
 
 
 def test_a_users_wfdb_folder_and_rct_folder_train_by_path(shared_data, tmp_path):

@@ -10,7 +10,7 @@ import torch
 
 import meddl
 from meddl.errors import MeddlError
-from meddl.training.checkpoints import load_classifier
+from meddl.tasks.image import load_classifier
 
 FAST = dict(epochs=2, batch_size=64, bootstrap=50, progress=False)
 

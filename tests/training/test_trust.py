@@ -12,7 +12,8 @@ from helpers import SHARED_MEDMNIST, write_real_png_folder
 from PIL import Image
 
 from meddl.cli import main
-from meddl.training.checkpoints import checkpoint_entry, load_classifier
+from meddl.tasks.image import load_classifier
+from meddl.training.checkpoints import checkpoint_entry
 
 QUICK = ["--epochs", "2", "--batch-size", "32", "--bootstrap", "50"]
 

@@ -62,6 +62,11 @@ class DeidResult:
             text += " (random key: a later run maps UIDs and dates differently; pass a key to repeat them)"
         return text
 
+    def warnings(self) -> list[str]:
+        """One line per skipped file and per file with burned-in annotation, for the user to see."""
+        return ([f"skipped {skipped.path}: {skipped.reason}" for skipped in self.skipped]
+                + [f"warning: {path}: {BURNED_IN_WARNING}" for path in self.burned_in])
+
 
 class _Unusable(Exception):
     """A DICOM file that reads without error but cannot be de-identified as it is; the message says why."""

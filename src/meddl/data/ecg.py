@@ -9,7 +9,7 @@ one patient in both train and test make accuracy look far better than it is on a
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -152,11 +152,11 @@ def assemble(info: DatasetInfo, beats: list[RecordBeats], options: EcgOptions, f
         info=info,
         signals={name: signals[mask] for name, mask in parts.items()},
         labels={name: labels[mask] for name, mask in parts.items()},
-        records={name: records[mask] for name, mask in parts.items()},
+        groups={name: records[mask] for name, mask in parts.items()},
         sampling_rate=fs,
         features={name: features[mask] for name, mask in parts.items()} if options.rr_features else {},
         feature_names=RR_FEATURE_NAMES if options.rr_features else (),
-        options=asdict(options),
+        options=options,
     )
 
 

@@ -78,12 +78,14 @@ def load_user_images(path: Path, size: int, seed: int) -> ImageSplits:
         license="user data", description=str(path), sizes=(size,),
     )  # fmt: skip
     bounds = np.cumsum([0, *counts.values()])
-    return ImageSplits(
+    splits = ImageSplits(
         info=info,
         images={split: pixels[bounds[i] : bounds[i + 1]] for i, split in enumerate(SPLITS)},
         labels={split: _encode(by_split[split], classes, multi_label) for split in SPLITS},
         sources={split: [str(s.path) for s in by_split[split]] for split in SPLITS},
     )
+    splits.groups = image_groups(splits.sources, path) or {}
+    return splits
 
 
 def _sort_labels(labels: set[str]) -> tuple[str, ...]:
@@ -303,3 +305,31 @@ def _encode(samples: list[_Sample], classes: tuple[str, ...], multi_label: bool)
     for row, sample in enumerate(samples):
         encoded[row, [index[label] for label in sample.labels]] = 1
     return encoded
+
+
+PATIENT_COLUMNS = ("patient_id", "patient", "subject_id", "subject", "record")
+
+
+def image_groups(sources: dict[str, list[str]], root: Path) -> dict[str, list[str]] | None:
+    """The patient of each image of a user's dataset, where its layout says: a CSV column named patient_id (or
+    patient, subject_id, subject, record), or one sub-folder per patient inside each class folder."""
+    if not any(sources.values()):
+        return None
+    if root.is_file() and root.suffix.lower() == ".csv":
+        with open(root, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            column = next((c for c in reader.fieldnames or [] if c.strip().lower() in PATIENT_COLUMNS), None)
+            if column is None:
+                return None
+            by_path = {str((root.parent / row["path"]).resolve()): row[column].strip() for row in reader}
+        return {split: [by_path.get(str(Path(p).resolve()), "") for p in paths]
+                for split, paths in sources.items()}
+    groups: dict[str, list[str]] = {}
+    for split, paths in sources.items():
+        names = []
+        for path in paths:
+            parts = Path(path).resolve().relative_to(root.resolve()).parts
+            parts = parts[1:] if parts and parts[0] in SPLITS else parts
+            names.append(parts[1] if len(parts) >= 3 else "")  # class/patient/file
+        groups[split] = names
+    return groups if any(name for names in groups.values() for name in names) else None

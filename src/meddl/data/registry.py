@@ -75,6 +75,30 @@ def is_user_dataset(name: str) -> bool:
     return path.is_dir() or path.suffix.lower() in (".csv", ".npz", ".txt") or os.sep in name
 
 
+def preview(name: str) -> DatasetInfo:
+    """What can be said of a dataset before loading it: its registered `DatasetInfo`, or for the user's own data a
+    provisional one whose `kind` comes from the layout (WFDB records: ecg; RCT text: text; else images); its
+    labels and counts are known only once it is loaded."""
+    if not is_user_dataset(name):
+        return dataset_info(name)
+    from meddl.data.ecg import is_wfdb_folder
+    from meddl.data.text import is_rct_text
+
+    path = Path(name).expanduser()
+    kind = "ecg" if is_wfdb_folder(path) else "text" if is_rct_text(path) else "image"
+    return DatasetInfo(name=path.name, task="multi-class", n_channels=0, labels=(), splits={}, license="user data",
+                       kind=kind)
+
+
+def dataset_defaults(name: str) -> tuple[str, str | None]:
+    """The preset and model `meddl train` uses for a dataset when the user names none: the dataset's own for a
+    registered set, by layout for the user's own data (WFDB records: ecg; RCT text: text; else the image default)."""
+    info = preview(name)
+    if is_user_dataset(name):
+        return {"ecg": "ecg", "text": "text"}.get(info.kind, "fast"), None
+    return info.default_preset or "fast", info.default_model or None
+
+
 def _load_user_data(path: Path, size: int, seed: int, options: dict) -> Splits:
     """The user's own data, recognised by its layout: WFDB records (*.hea), RCT text (*.txt), an .npz, or images."""
     from meddl.data.ecg import is_wfdb_folder

@@ -196,7 +196,7 @@ def _text_splits(
         labels={s: np.asarray(targets[s], dtype=np.int64) for s in texts},
         groups=groups,
         questions=questions if pair else {},
-        options=asdict(options),
+        options=options,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 
@@ -42,19 +42,54 @@ class DatasetInfo:
     def n_classes(self) -> int:
         return len(self.labels)
 
+    def table_row(self) -> list[str]:
+        """This dataset's row in `meddl datasets`: name, kind, task, classes, channels, sizes, train/val/test,
+        license, modality (a dash where a column does not apply to its kind of data)."""
+        image = self.kind == "image"
+        splits = "/".join(str(self.splits.get(s, "?")) for s in SPLITS)
+        return [self.name, self.kind, self.task, str(self.n_classes) if self.labels else "-",
+                str(self.n_channels) if self.kind != "text" else "-", ",".join(map(str, self.sizes)) if image else "-",
+                splits, self.license, self.modality if image else "-"]
+
 
 @dataclass
-class ImageSplits:
-    """A dataset loaded into memory, one array per split.
+class Splits:
+    """A dataset in memory, one entry per split: what every kind of data shares.
 
-    images[split]: uint8 array (N, H, W, C). labels[split]: int64 array (N,) for binary/multi-class/ordinal,
-    (N, L) of 0/1 for multi-label. `sources[split]` optionally names the file each sample came from.
+    labels[split]: int64 (N,) class indices ((N, L) 0/1 for multi-label; empty for a language model).
+    groups[split]: who each sample belongs to (the patient, ECG record or source document), so that no one is split
+    across train/val/test and the bootstrap resamples whole groups; empty where the data does not say.
     """
 
     info: DatasetInfo
-    images: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
+    groups: dict[str, list[str]] = field(default_factory=dict)
+
+    def samples(self, split: str) -> Sequence:
+        """The samples of `split` (images, beats or texts), in order."""
+        raise NotImplementedError
+
+    def split_names(self) -> list[str]:
+        return list(self.labels)
+
+    def size(self, split: str) -> int:
+        return len(self.samples(split)) if split in self.labels else 0
+
+    def fingerprint_bytes(self, split: str) -> Iterable[bytes]:
+        """The bytes that identify `split`'s samples as loaded (see `meddl.manifest.data_fingerprint`)."""
+        yield np.ascontiguousarray(self.samples(split)).tobytes()
+
+
+@dataclass
+class ImageSplits(Splits):
+    """Images in memory: images[split] is uint8 (N, H, W, C). `sources[split]` optionally names the file each sample
+    came from (a path, not a patient: `groups` holds the patient where the layout says)."""
+
+    images: dict[str, np.ndarray] = field(default_factory=dict)
     sources: dict[str, list[str]] = field(default_factory=dict)
+
+    def samples(self, split: str) -> np.ndarray:
+        return self.images[split]
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -63,38 +98,38 @@ class ImageSplits:
 
 
 @dataclass
-class SignalSplits:
-    """ECG beats in memory, one array per split.
+class SignalSplits(Splits):
+    """ECG beats in memory: signals[split] is float32 (N, leads, T) beat windows, filtered and normalised per beat;
+    groups[split] the record (patient) of each beat; features[split] float32 (N, F) per-beat extras named by
+    `feature_names` (RR intervals), absent when not asked. `options` is the resolved `EcgOptions`, kept with the
+    checkpoint (as a dict)."""
 
-    signals[split]: float32 (N, leads, T) beat windows, filtered and normalised per beat; labels[split]: int64 (N,)
-    indices into `info.labels`; records[split]: (N,) str, the record (patient) each beat came from;
-    features[split]: float32 (N, F) per-beat extras named by `feature_names` (RR intervals), absent when not asked.
-    `options` is the resolved loader configuration (window, split scheme, filter), kept with the checkpoint.
-    """
-
-    info: DatasetInfo
-    signals: dict[str, np.ndarray]
-    labels: dict[str, np.ndarray]
-    records: dict[str, np.ndarray]
-    sampling_rate: float
+    signals: dict[str, np.ndarray] = field(default_factory=dict)
+    sampling_rate: float = 0.0
     features: dict[str, np.ndarray] = field(default_factory=dict)
     feature_names: tuple[str, ...] = ()
-    options: dict = field(default_factory=dict)
+    options: Any = None
+
+    def samples(self, split: str) -> np.ndarray:
+        return self.signals[split]
 
 
 @dataclass
-class TextSplits:
-    """Text in memory, one list per split.
+class TextSplits(Splits):
+    """Text in memory: texts[split] one passage (or abstract, for language modelling) per sample; questions[split]
+    paired with each text for question answering (absent otherwise); groups[split] the source document of each
+    sample, so no document is split across train/val/test. `options` is the resolved `TextOptions`."""
 
-    texts[split]: list[str], one passage (or abstract, for language modelling) per sample; labels[split]: int64 (N,)
-    indices into `info.labels` (empty arrays for a language model); questions[split]: list[str] paired with each
-    text for question answering (absent otherwise); groups[split]: list[str], the source document of each sample, so
-    no document is split across train/val/test. `options` is the resolved loader configuration.
-    """
-
-    info: DatasetInfo
-    texts: dict[str, list[str]]
-    labels: dict[str, np.ndarray]
-    groups: dict[str, list[str]]
+    texts: dict[str, list[str]] = field(default_factory=dict)
     questions: dict[str, list[str]] = field(default_factory=dict)
-    options: dict = field(default_factory=dict)
+    options: Any = None
+
+    def samples(self, split: str) -> list[str]:
+        return self.texts[split]
+
+    def split_names(self) -> list[str]:
+        return list(self.texts)
+
+    def fingerprint_bytes(self, split: str) -> Iterable[bytes]:
+        for question, text in zip(self.questions.get(split, [""] * len(self.texts[split])), self.texts[split]):
+            yield f"{question}\x1f{text}\x1e".encode()

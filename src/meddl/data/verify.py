@@ -15,20 +15,18 @@ compared split against split with NumPy's bit counting.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from meddl.data.types import SPLITS, ImageSplits, SignalSplits, TextSplits
+from meddl.data.types import SPLITS, ImageSplits, Splits
 from meddl.errors import ConfigError
 
-PATIENT_COLUMNS = ("patient_id", "patient", "subject_id", "subject", "record")
 MAX_LISTED = 20  # findings listed one by one in the JSON; all are counted
+GROUP_NAMES = {"image": "patient", "ecg": "record", "text": "document"}  # what `Splits.groups` names, by kind
 
 
 @dataclass
@@ -68,12 +66,17 @@ class VerifyReport:
     def to_dict(self) -> dict:
         return {**asdict(self), "leakage": self.leakage}
 
+    def format(self) -> str:
+        """The table and findings `meddl data verify` prints."""
+        return format_report(self)
 
-def verify(data: ImageSplits | SignalSplits | TextSplits, near_threshold: int = 4, near_mad: float = 2.0,
+
+def verify(data: Splits, near_threshold: int = 4, near_mad: float = 2.0,
            groups: dict[str, list[str]] | None = None, group_name: str = "") -> VerifyReport:
     """Check a loaded dataset. A pair of images from different splits is a near-duplicate when their dHashes differ
     in at most `near_threshold` of 64 bits and their pixels by at most `near_mad` grey levels on average. `groups`
-    names the patient of each sample per split, where the dataset itself does not carry it (images)."""
+    names the patient of each sample per split where `data.groups` does not (the patient of an image, a beat's
+    record, a passage's document)."""
     if not 0 <= near_threshold <= 16:
         raise ConfigError(f"near-duplicate threshold must be 0..16 bits of 64, got {near_threshold}")
     if not 0 <= near_mad <= 255:
@@ -84,12 +87,9 @@ def verify(data: ImageSplits | SignalSplits | TextSplits, near_threshold: int = 
                           near_threshold=near_threshold, near_mad=near_mad)
     if isinstance(data, ImageSplits):
         _check_images(data, report)
-    if isinstance(data, SignalSplits):
-        groups, group_name = {s: [str(r) for r in data.records[s]] for s in data.records}, "record"
-    elif isinstance(data, TextSplits):
-        groups, group_name = data.groups, "document"
+    groups = groups or {split: [str(g) for g in members] for split, members in data.groups.items()}
     if groups:
-        _check_groups(groups, group_name or "patient", report)
+        _check_groups(groups, group_name or GROUP_NAMES.get(info.kind, "patient"), report)
     report.seconds = round(time.perf_counter() - start, 2)
     return report
 
@@ -100,7 +100,7 @@ def _counts(data) -> dict[str, dict[str, int]]:
     for split, y in data.labels.items():
         y = np.asarray(y)
         if len(y) == 0 or not labels:  # a language model: no labels, count samples
-            size = len(data.texts[split]) if isinstance(data, TextSplits) else len(y)
+            size = data.size(split)
             counts[split] = {"samples": size}
         elif y.ndim == 2 and y.shape[1] > 1:  # multi-label: positives per label
             counts[split] = {"samples": len(y), **{name: int(y[:, i].sum()) for i, name in enumerate(labels)}}
@@ -195,31 +195,6 @@ def _check_groups(groups: dict[str, list[str]], group_name: str, report: VerifyR
     report.shared_groups = len(shared)
     for group, splits in sorted(shared.items()):
         _add(report, Finding("shared-patient", f"{group_name} {group} appears in {sorted(splits)}", [group]))
-
-
-def image_groups(data: ImageSplits, root: Path) -> dict[str, list[str]] | None:
-    """The patient of each image of a user's dataset, where its layout says: a CSV column named patient_id (or
-    patient, subject_id, subject, record), or one sub-folder per patient inside each class folder."""
-    if not data.sources:
-        return None
-    if root.is_file() and root.suffix.lower() == ".csv":
-        with open(root, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            column = next((c for c in reader.fieldnames or [] if c.strip().lower() in PATIENT_COLUMNS), None)
-            if column is None:
-                return None
-            by_path = {str((root.parent / row["path"]).resolve()): row[column].strip() for row in reader}
-        return {split: [by_path.get(str(Path(p).resolve()), "") for p in paths]
-                for split, paths in data.sources.items()}
-    groups: dict[str, list[str]] = {}
-    for split, paths in data.sources.items():
-        names = []
-        for path in paths:
-            parts = Path(path).resolve().relative_to(root.resolve()).parts
-            parts = parts[1:] if parts and parts[0] in SPLITS else parts
-            names.append(parts[1] if len(parts) >= 3 else "")  # class/patient/file
-        groups[split] = names
-    return groups if any(name for names in groups.values() for name in names) else None
 
 
 def format_report(report: VerifyReport) -> str:

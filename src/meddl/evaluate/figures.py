@@ -35,7 +35,7 @@ def _styled(draw: Callable[..., bytes]) -> Callable[..., bytes]:
     return styled
 
 
-def _png(fig: Figure) -> bytes:
+def to_png(fig: Figure) -> bytes:
     """Render and close: the caller only ever sees bytes."""
     try:
         buffer = io.BytesIO()
@@ -50,12 +50,12 @@ def _short(name: str, width: int = 20) -> str:
     return name if len(name) <= width else name[: width - 1].rstrip() + "…"
 
 
-def _blank(message: str) -> bytes:
+def blank(message: str) -> bytes:
     """A small figure saying why a plot is missing, so the page layout never breaks."""
     fig, ax = plt.subplots(figsize=(5, 1.2))
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center", color="gray")
-    return _png(fig)
+    return to_png(fig)
 
 
 @_styled
@@ -65,7 +65,7 @@ def roc_curves(curves: list[dict], aucs: dict[str, float | None]) -> bytes:
     Where a class has no reported AUC, the area under the drawn curve is shown instead.
     """
     if not curves:
-        return _blank("No ROC curves available")
+        return blank("No ROC curves available")
     many = len(curves) > 10
     fig, ax = plt.subplots(figsize=(4.8, 4.6))
     colors = plt.get_cmap("tab20" if many else "tab10").colors
@@ -82,7 +82,7 @@ def roc_curves(curves: list[dict], aucs: dict[str, float | None]) -> bytes:
         ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2, frameon=False)
     else:
         ax.legend(fontsize=8, loc="lower right")
-    return _png(fig)
+    return to_png(fig)
 
 
 def _heatmap(ax, counts: np.ndarray, fontsize: float) -> None:
@@ -101,7 +101,7 @@ def _heatmap(ax, counts: np.ndarray, fontsize: float) -> None:
 def confusion_matrix(counts: list[list[int]], labels: list[str]) -> bytes:
     """Counts and row-normalised % per cell (rows true, columns predicted); grows with the number of classes."""
     if not counts:
-        return _blank("No confusion matrix available")
+        return blank("No confusion matrix available")
     cm = np.asarray(counts, dtype=int)
     k = len(cm)
     side = max(4.2, 0.62 * k + 2.5)
@@ -112,14 +112,14 @@ def confusion_matrix(counts: list[list[int]], labels: list[str]) -> bytes:
     ax.set_yticks(range(k), names)
     ax.set(xlabel="Predicted", ylabel="True", title="Confusion matrix (count, % of true class)")
     ax.tick_params(length=0)
-    return _png(fig)
+    return to_png(fig)
 
 
 @_styled
 def label_confusion_matrices(matrices: list[list[list[int]]], labels: list[str]) -> bytes:
     """Multi-label: one small 2x2 matrix [[tn, fp], [fn, tp]] per label, five to a row."""
     if not matrices:
-        return _blank("No confusion matrices available")
+        return blank("No confusion matrices available")
     cols = min(len(matrices), 5)
     rows = math.ceil(len(matrices) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.5 * rows), squeeze=False)
@@ -134,14 +134,14 @@ def label_confusion_matrices(matrices: list[list[list[int]]], labels: list[str])
     fig.supxlabel("Predicted", fontsize=9)
     fig.supylabel("True", fontsize=9)
     fig.tight_layout()
-    return _png(fig)
+    return to_png(fig)
 
 
 @_styled
 def reliability_diagram(calibration: dict | None, ece: float | None) -> bytes:
     """Accuracy per confidence bin against the diagonal, with the gap shaded and bin counts beneath."""
     if not calibration or not calibration.get("bin_edges"):
-        return _blank("No calibration data available")
+        return blank("No calibration data available")
     edges = np.asarray(calibration["bin_edges"], float)
     left, width = edges[:-1], np.diff(edges)
 
@@ -163,7 +163,7 @@ def reliability_diagram(calibration: dict | None, ece: float | None) -> bytes:
     top.grid(alpha=0.3)
     bottom.bar(left, count, width, align="edge", color="gray", edgecolor="white")
     bottom.set(xlim=(edges[0], edges[-1]), xlabel="Confidence", ylabel="Samples")
-    return _png(fig)
+    return to_png(fig)
 
 
 @_styled
@@ -189,7 +189,7 @@ def training_curves(history: list[dict], best_epoch: int | None) -> bytes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return to_png(fig)
 
 
 def predictions(
@@ -242,7 +242,7 @@ def sample_grid(images: np.ndarray, y_true: np.ndarray, y_prob: np.ndarray, labe
                 threshold: float = 0.5, max_tiles: int = 32) -> bytes:
     """A grid of test images, errors first, framed red (wrong) or green (right), captioned true / pred / prob."""
     if len(images) == 0:
-        return _blank("No test images available")
+        return blank("No test images available")
     pred, correct, _ = predictions(y_true, y_prob, task, threshold)
     order = order_errors_first(y_true, y_prob, task, threshold)[:max_tiles]
     cols = min(len(order), 8)
@@ -268,4 +268,4 @@ def sample_grid(images: np.ndarray, y_true: np.ndarray, y_prob: np.ndarray, labe
     errors = f"{n_errors} wrong, shown first (most confident first)" if n_errors else "all correct"
     fig.suptitle(f"{len(order)} of {len(images)} test images · {errors}", fontsize=10)
     fig.tight_layout()
-    return _png(fig)
+    return to_png(fig)

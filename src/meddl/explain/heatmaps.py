@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from meddl.errors import ConfigError, DataError
 from meddl.explain import METHODS
-from meddl.tasks import classification
+from meddl.tasks.image import outputs as classification
 
 CHUNK = 64  # images per Grad-CAM pass: bounds memory for large models at 224 px
 
@@ -80,7 +80,7 @@ def explain_images(
 ) -> np.ndarray:
     """Heatmaps float32 (N, H, W) in [0, 1] at the model's input size, for uint8 images (N, H, W, C).
 
-    `module` is a trained `ImageClassifier` (see `meddl.training.checkpoints.load_classifier`). Images of another
+    `module` is a trained `ImageClassifier` (see `meddl.tasks.image.load_classifier`). Images of another
     size or channel count are matched to the model first, as `predict` does. `target` is the class (or label)
     index to explain for every image; by default each image is explained for its predicted class.
 

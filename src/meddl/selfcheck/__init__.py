@@ -71,7 +71,7 @@ def _inputs(bundle: Path) -> tuple[list[Path], np.ndarray]:
 def _forward(model, batch: np.ndarray):
     import torch
 
-    from meddl.training.module import MEAN, STD
+    from meddl.tasks.image.module import MEAN, STD
 
     pixels = torch.from_numpy(batch).float() / 255
     return model((pixels - MEAN) / STD)

@@ -5,7 +5,7 @@ The exported graph holds the whole path from pixels to probabilities, so a deplo
 - input ``images``: float32 (N, C, H, W), raw pixel values 0..255 (a uint8 image cast to float), N free; grey
   images have C=1, colour images C=3 in RGB order; H = W = the model's image size;
 - inside: ``(x / 255 - mean) / std`` (meddl's own normalisation), the network, then the task's link
-  (softmax, sigmoid, or ordinal cumulative -> class probabilities, as `meddl.tasks.classification.probabilities`);
+  (softmax, sigmoid, or ordinal cumulative -> class probabilities, as `meddl.tasks.image.outputs.probabilities`);
 - output ``probabilities``: float32 (N, n_classes), each row summing to 1, or (N, n_labels) independent
   probabilities for a multi-label task.
 
@@ -47,12 +47,12 @@ class _PixelsToProbabilities(torch.nn.Module):
 
     def __init__(self, module):
         super().__init__()
-        from meddl.training.module import MEAN, STD
+        from meddl.tasks.image.module import MEAN, STD
 
         self.net, self.task, self.mean, self.std = module.net, module.hparams.task, MEAN, STD
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        from meddl.tasks.classification import probabilities
+        from meddl.tasks.image.outputs import probabilities
 
         return probabilities(self.task, self.net((images / 255 - self.mean) / self.std))
 
@@ -79,7 +79,7 @@ def export_onnx(
 
     Example: ``export_onnx("runs/pneu/checkpoints/best.ckpt").path`` -> ``runs/pneu/checkpoints/best.onnx``.
     """
-    from meddl.training.checkpoints import load_classifier
+    from meddl.tasks.image import load_classifier
 
     checkpoint = Path(checkpoint)
     module = load_classifier(checkpoint)
@@ -169,7 +169,7 @@ def verify_export(path: str | Path, module) -> float:
 def model_card(module, checkpoint: Path) -> dict:
     """The metadata stored with an export: what the model takes, what it returns, and how good it was."""
     from meddl import __version__
-    from meddl.training.module import MEAN, STD
+    from meddl.tasks.image.module import MEAN, STD
 
     hp = module.hparams
     raw = torch.load(checkpoint, map_location="cpu", weights_only=False)

@@ -65,7 +65,7 @@ class TorchPredictor:
 
     def __init__(self, checkpoint: str | Path):
         from meddl.serve.export import model_card
-        from meddl.training.checkpoints import load_classifier
+        from meddl.tasks.image import load_classifier
 
         self.path = Path(checkpoint)
         self.module = load_classifier(self.path)

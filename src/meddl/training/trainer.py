@@ -1,8 +1,10 @@
-"""How a model is learned: the Lightning trainer, configured from a `TrainConfig`.
+"""How a model is learned: one Lightning trainer for every task, configured by `FitSettings`.
 
-The trainer owns devices, precision, checkpoints, logging and early stopping. Model selection is on validation AUC;
-`best.ckpt` and `last.ckpt` are written atomically, and `resume=True` continues from `last.ckpt` with the same data
-order and augmentation as an uninterrupted run. `config.dp` adds DP-SGD (`meddl.training.privacy`).
+The trainer owns devices, precision, checkpoints, logging and early stopping; the module (any task's) owns the
+science. Model selection is on the `val_selection` figure the module logs (higher is better); a module without
+validation (a GAN) keeps `last.ckpt` only. `best.ckpt` and `last.ckpt` are written atomically, each with the name of
+the task that trained it, and `resume=True` continues from `last.ckpt` with the same data order as an
+uninterrupted run. DP-SGD (`meddl.training.privacy`) arrives as one more callback.
 """
 
 from __future__ import annotations
@@ -10,17 +12,47 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from meddl.data.tensors import ImageTensorDataset, make_loader
-from meddl.data.types import ImageSplits
 from meddl.errors import ConfigError, MeddlError
 from meddl.training.config import TrainConfig
 from meddl.training.distributed import finish as finish_distributed
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How one module is fitted: what a task asks of the shared trainer.
+
+    `task` is written into every checkpoint (`meddl.training.checkpoints.TASK_KEY`). `select_best`: keep the epoch
+    with the highest `val_selection` as best.ckpt (False: no validation; best is last). `gradient_clip_val` clips
+    the global gradient norm (None: no clipping). `max_minutes` stops the run (after saving) by that wall time.
+    `channels_last` is recorded with the hardware; the module applies it."""
+
+    task: str
+    epochs: int
+    precision: str = "32-true"
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    deterministic: bool = False
+    patience: int | None = None
+    gradient_clip_val: float | None = None
+    select_best: bool = True
+    max_minutes: float | None = None
+    channels_last: bool = False
+
+    @classmethod
+    def from_config(cls, task: str, config: TrainConfig, precision: str | None = None, channels_last: bool = False,
+                    gradient_clip_val: float | None = None) -> "FitSettings":
+        """Settings from a `TrainConfig` (precision None: resolved for the hardware; DP-SGD: one device)."""
+        return cls(task=task, epochs=config.epochs, precision=precision or resolve_precision(config)[0],
+                   accelerator=config.accelerator, devices=1 if config.dp else config.devices,
+                   num_nodes=config.num_nodes, deterministic=config.deterministic, patience=config.patience,
+                   gradient_clip_val=gradient_clip_val, channels_last=channels_last)
 
 
 @dataclass(frozen=True)
@@ -31,12 +63,12 @@ class FitResult:
     best_epoch: int | None
     fit_seconds: float
     hardware: dict
-    privacy: dict | None = None
+    epochs_trained: int = 0
     # True in a data-parallel worker process (global rank > 0): rank 0 alone evaluates and writes
     worker: bool = False
 
 
-def _history_callback():
+def history_callback():
     import lightning as L
 
     class History(L.Callback):
@@ -64,7 +96,7 @@ def _history_callback():
     return History()
 
 
-def _quiet_lightning() -> None:
+def quiet_lightning() -> None:
     """Keep Lightning's start-up chatter (tips, 'TPU available: False') and warnings about choices made on purpose
     (no loader workers: the data is already in memory) out of the user's terminal."""
     for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
@@ -106,82 +138,8 @@ def class_weights(labels: np.ndarray, task: str, n_classes: int) -> list[float]:
     return weights.tolist()
 
 
-def fit(
-    config: TrainConfig,
-    data: ImageSplits,
-    output_dir: Path,
-    resume: bool = False,
-    callbacks: list | None = None,
-    progress: bool = True,
-) -> FitResult:
-    """Train `config.model` on the images in `data` and return where the best and last checkpoints are."""
-    from meddl.training.module import ImageClassifier
-
-    last = output_dir / "checkpoints" / "last.ckpt"
-    if resume and last.is_file():
-        from meddl.training.privacy import check_resume
-
-        check_resume(last, config.dp)
-    import lightning as L
-
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    precision, channels_last = resolve_precision(config)
-    info = data.info
-    module = ImageClassifier(
-        model=config.model,
-        task=info.task,
-        labels=list(info.labels),
-        in_channels=info.n_channels,
-        image_size=config.size,
-        modality=info.modality,
-        dataset=config.dataset,
-        optimizer=config.optimizer,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        schedule=config.schedule,
-        milestones=tuple(config.milestones),
-        gamma=config.gamma,
-        epochs=config.epochs,
-        augment=config.augment,
-        seed=config.seed,
-        class_weights=class_weights(data.labels["train"], info.task, info.n_classes) if config.class_weights else None,
-        channels_last=channels_last,
-        dp=config.dp,
-    )
-    train_loader = make_loader(
-        ImageTensorDataset(data.images["train"], data.labels["train"]),
-        config.batch_size,
-        shuffle=True,
-        seed=config.seed,
-        num_workers=config.num_workers,
-    )
-    val_loader = make_loader(
-        ImageTensorDataset(data.images["val"], data.labels["val"]), max(config.batch_size, 256), shuffle=False
-    )
-    privacy = None
-    if config.dp:
-        from meddl.training.privacy import DifferentialPrivacy, check_trainable
-
-        check_trainable(module.net, config.model, info.n_channels, config.size)
-        privacy = DifferentialPrivacy(config, train_loader)
-        train_loader = privacy.loader
-    result = fit_module(
-        config, module, train_loader, val_loader, output_dir, resume=resume,
-        callbacks=[*([privacy] if privacy is not None else []), *(callbacks or [])], progress=progress,
-        precision=precision, channels_last=channels_last,
-    )
-    if privacy is None:
-        return result
-    from meddl.training.privacy import record_final
-
-    summary = privacy.summary()
-    if result.best_checkpoint != result.last_checkpoint:
-        record_final(result.best_checkpoint, summary)
-    return replace(result, privacy=summary)
-
-
 def fit_module(
-    config: TrainConfig,
+    settings: FitSettings,
     module,
     train_loader,
     val_loader,
@@ -189,15 +147,12 @@ def fit_module(
     resume: bool = False,
     callbacks: list | None = None,
     progress: bool = True,
-    precision: str | None = None,
-    channels_last: bool = False,
-    gradient_clip_val: float | None = None,
 ) -> FitResult:
-    """Train any meddl LightningModule (images, ECG, text) with the shared machinery: seeded, best checkpoint on the
-    `val_selection` the module logs (higher is better), `last.ckpt` every epoch, atomic saves, resume, early
-    stopping, CSV/TensorBoard logs and a per-epoch history of every `train_*`/`val_*` figure. `gradient_clip_val`
-    clips the global gradient norm (recurrent networks need it; None: no clipping). The caller seeds
-    (`lightning.seed_everything(config.seed)`) before it builds the module, so the initial weights repeat."""
+    """Train any meddl LightningModule (images, ECG, text, a GAN) with the shared machinery: seeded, best checkpoint
+    on the `val_selection` the module logs (higher is better; `settings.select_best`), `last.ckpt` every epoch,
+    atomic saves carrying the task's name, resume, early stopping, CSV/TensorBoard logs and a per-epoch history of
+    every `train_*`/`val_*` figure. The caller seeds (`lightning.seed_everything(seed)`) before it builds the
+    module, so the initial weights repeat."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
@@ -206,28 +161,28 @@ def fit_module(
     last = checkpoint_dir / "last.ckpt"
     if resume and not last.is_file():
         raise MeddlError(f"--resume: no {last} to continue from; start without --resume")
-    _quiet_lightning()
-    if precision is None:  # sequence modules: the memory format concerns image batches only
-        precision = resolve_precision(config)[0]
-    best = ModelCheckpoint(
-        dirpath=checkpoint_dir,
-        filename="best",
-        monitor="val_selection",
-        mode="max",
-        save_top_k=1,
-        enable_version_counter=False,
-        save_on_train_epoch_end=True,  # after validation: a resumed run starts the next epoch, not this one again
-    )
+    quiet_lightning()
+    best = None
+    if settings.select_best:
+        best = ModelCheckpoint(
+            dirpath=checkpoint_dir,
+            filename="best",
+            monitor="val_selection",
+            mode="max",
+            save_top_k=1,
+            enable_version_counter=False,
+            save_on_train_epoch_end=True,  # after validation: a resumed run starts the next epoch, not this one again
+        )
     # A second checkpoint callback writes last.ckpt after every epoch: ModelCheckpoint(save_last=True) only
     # refreshes it on epochs that also improved the monitored metric.
     latest = ModelCheckpoint(
         dirpath=checkpoint_dir, filename="last", save_top_k=1, enable_version_counter=False,
         save_on_train_epoch_end=True,
     )
-    history = _history_callback()
-    all_callbacks = [best, latest, history, *(callbacks or [])]
-    if config.patience:
-        all_callbacks.append(EarlyStopping(monitor="val_selection", mode="max", patience=config.patience))
+    history = history_callback()
+    all_callbacks = [*([best] if best else []), latest, history, _task_name(settings.task), *(callbacks or [])]
+    if settings.patience and settings.select_best:
+        all_callbacks.append(EarlyStopping(monitor="val_selection", mode="max", patience=settings.patience))
     # A resumed run logs beside the first one instead of over it (Lightning's CSV logger clears its folder).
     version = "" if not resume else next(f"resumed-{n}" for n in range(1, 1000)
                                          if not (output_dir / "logs" / f"resumed-{n}").exists())
@@ -241,8 +196,7 @@ def fit_module(
     except ImportError:
         pass
     try:
-        trainer = _build_trainer(config, precision, all_callbacks, loggers, progress, len(train_loader),
-                                 gradient_clip_val)
+        trainer = _build_trainer(settings, all_callbacks, loggers, progress, len(train_loader))
     except (MisconfigurationException, TypeError, ValueError) as error:
         raise ConfigError(f"training could not start: {error}") from None
     start = time.perf_counter()
@@ -259,45 +213,61 @@ def fit_module(
         "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
         "devices": trainer.num_devices,
         "num_nodes": trainer.num_nodes,
-        "precision": precision,
-        "channels_last": channels_last,
+        "precision": settings.precision,
+        "channels_last": settings.channels_last,
         "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
     if trainer.interrupted:
         raise MeddlError(f"training was interrupted; continue it with --resume (last checkpoint: {last})")
-    best_path = Path(best.best_model_path) if best.best_model_path else last
+    best_path = Path(best.best_model_path) if best is not None and best.best_model_path else last
     best_epoch = None
-    if history.rows and best.best_model_score is not None:
+    if history.rows and best is not None and best.best_model_score is not None:
         scores = [r.get("val_selection", float("-inf")) for r in history.rows]
         best_epoch = history.rows[int(np.nanargmax(scores))]["epoch"]
-    return FitResult(best_path, last, history.rows, best_epoch, elapsed, hardware, worker=worker)
+    return FitResult(best_path, last, history.rows, best_epoch, elapsed, hardware,
+                     epochs_trained=trainer.current_epoch, worker=worker)
 
 
-def _build_trainer(config: TrainConfig, precision: str, callbacks: list, loggers: list, progress: bool,
-                   n_batches: int, gradient_clip_val: float | None):
-    """The Lightning trainer for one run (devices, precision, checkpoint I/O, logging, clipping)."""
+def _task_name(task: str):
+    """A callback that writes the task's name into every checkpoint, so readers need not guess what a file holds."""
+    import lightning as L
+
+    from meddl.training.checkpoints import TASK_KEY
+
+    class TaskName(L.Callback):
+        def on_save_checkpoint(self, trainer, module, checkpoint: dict) -> None:
+            checkpoint[TASK_KEY] = task
+
+    return TaskName()
+
+
+def _build_trainer(settings: FitSettings, callbacks: list, loggers: list, progress: bool, n_batches: int):
+    """The Lightning trainer for one run (devices, precision, checkpoint I/O, logging, clipping, time limit)."""
+    from datetime import timedelta
+
     import lightning as L
 
     from meddl.training.checkpoints import AtomicCheckpointIO
 
     return L.Trainer(
-        max_epochs=config.epochs,
-        accelerator=config.accelerator,
-        devices=1 if config.dp else config.devices,
-        num_nodes=config.num_nodes,
-        precision=precision,
+        max_epochs=settings.epochs,
+        max_time=timedelta(minutes=settings.max_minutes) if settings.max_minutes else None,
+        accelerator=settings.accelerator,
+        devices=settings.devices,
+        num_nodes=settings.num_nodes,
+        precision=settings.precision,
         callbacks=callbacks,
         logger=loggers,
         plugins=[AtomicCheckpointIO()],
-        deterministic=config.deterministic,
+        deterministic=settings.deterministic,
         enable_progress_bar=progress,
         enable_model_summary=False,
         log_every_n_steps=max(1, min(50, n_batches)),
         num_sanity_val_steps=0,
-        gradient_clip_val=gradient_clip_val,
+        gradient_clip_val=settings.gradient_clip_val,
         # under DDP on GPUs, batch-norm statistics over the whole global batch, as one process would compute them
         # (Lightning applies it to parallel strategies only; torch's SyncBatchNorm has no CPU kernel, so CPU
         # processes normalise by their own shard's statistics)
-        sync_batchnorm=torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda"),
+        sync_batchnorm=torch.cuda.is_available() and settings.accelerator in ("auto", "gpu", "cuda"),
     )

@@ -1,10 +1,9 @@
-"""Evaluating a trained ECG/text classifier or language model on a split: metrics (with cluster-bootstrap CIs for
-classifiers), predictions, metrics.json and report.html, all written atomically.
+"""Evaluating a trained ECG/text classifier on a split: metrics with cluster-bootstrap CIs (see
+`meddl.evaluate.grouped_metrics`), predictions, metrics.json and report.html, all written atomically.
 
-metrics.json has the layout of the image runs (dataset, model, task, labels, <split>{..., ci}, val{...}, config,
+metrics.json has the layout of the image runs (dataset, model, kind, task, labels, <split>{..., ci}, val{...}, config,
 checkpoint, best_epoch, epochs_run, split_sizes, history, wall_time_s, plus what the caller adds: fit_seconds,
-hardware). Classifiers: see `meddl.evaluate.sequence_metrics`. Language models: perplexity, cross_entropy (nats per
-token) and tokens (how many test tokens were predicted), and a few generated samples.
+hardware).
 """
 
 from __future__ import annotations
@@ -19,22 +18,16 @@ import numpy as np
 from meddl.atomic import write_json_atomic, write_text_atomic
 from meddl.data.types import SignalSplits, TextSplits
 from meddl.errors import DataError
-from meddl.evaluate.evaluation import RunResult
-
-SAMPLE_PROMPTS = 3
-SAMPLE_TOKENS = 40
+from meddl.evaluate.results import RunResult
 
 
 def check_compatible(module, data: SignalSplits | TextSplits) -> None:
     """Refuse data the model cannot read (another kind, label set, lead count or beat length), naming the
     difference."""
     hp = module.hparams
-    if data.info.kind != ("text" if hp.kind == "language-model" else hp.kind):
-        raise DataError(f"{data.info.name} holds {data.info.kind} data; the checkpoint is a {hp.kind} model")
-    if hp.kind == "language-model":
-        if data.info.task != "language-model":
-            raise DataError(f"{data.info.name} is a {data.info.task} set; the checkpoint is a language model")
-        return
+    if data.info.kind != hp.kind or data.info.task == "language-model":
+        raise DataError(f"{data.info.name} holds {data.info.kind} data ({data.info.task}); the checkpoint is a "
+                        f"{hp.kind} classifier")
     if list(data.info.labels) != list(hp.labels):
         raise DataError(f"{data.info.name} has labels {list(data.info.labels)}; the model was trained on "
                         f"{list(hp.labels)} (for mitdb, -O include_q must match the training run)")
@@ -55,22 +48,21 @@ def check_compatible(module, data: SignalSplits | TextSplits) -> None:
 
 def split_loader(module, data: SignalSplits | TextSplits, split: str):
     """An ordered loader over `split`, encoded as the module was trained (its own tokenizer and lengths)."""
+    from meddl.data import batching as sd
+    from meddl.data.text import TextOptions
     from meddl.data.tokenizer import Tokenizer
-    from meddl.training import sequence_data as sd
 
     hp = module.hparams
     if hp.kind == "ecg":
         return sd.loader(sd.signal_dataset(data, split), sd.EVAL_BATCH, shuffle=False)
     tokenizer = Tokenizer.from_dict(hp.tokenizer)
-    settings = sd.TextSettings.from_options(hp.data_options or {}, hp.kind == "language-model")
-    if hp.kind == "language-model":
-        return sd.loader(sd.chunk_dataset(data, split, tokenizer, settings.max_tokens), 64, shuffle=False)
-    return sd.loader(sd.text_dataset(data, split, tokenizer, settings.max_tokens), sd.EVAL_BATCH, shuffle=False)
+    max_tokens = TextOptions(**(hp.data_options or {})).max_tokens
+    return sd.loader(sd.text_dataset(data, split, tokenizer, max_tokens), sd.EVAL_BATCH, shuffle=False)
 
 
 def _groups(data: SignalSplits | TextSplits, split: str) -> np.ndarray:
     """Who each sample belongs to, for the cluster bootstrap: its record (ECG) or source document (text)."""
-    groups = data.records.get(split) if isinstance(data, SignalSplits) else data.groups.get(split)
+    groups = data.groups.get(split)
     if groups is None or len(groups) != len(data.labels[split]):
         return np.arange(len(data.labels[split])).astype(str)
     return np.asarray(groups).astype(str)
@@ -88,8 +80,8 @@ def predictions_csv(y_true: np.ndarray, y_prob: np.ndarray, labels: list[str], g
 
 def _classifier_metrics(module, data, split: str, n_bootstrap: int, seed: int) -> tuple[dict, dict, str, dict]:
     """(metrics, intervals, predictions CSV, val summary) of a classifier on `split`."""
-    from meddl.evaluate.sequence_metrics import bootstrap_ci, classification_metrics
-    from meddl.training.sequence_module import scored_labels
+    from meddl.evaluate.grouped_metrics import bootstrap_ci, classification_metrics
+    from meddl.tasks.sequence.module import scored_labels
 
     labels = list(module.hparams.labels)
     scored = scored_labels(module.hparams.kind, labels)
@@ -106,35 +98,6 @@ def _classifier_metrics(module, data, split: str, n_bootstrap: int, seed: int) -
     return metrics, intervals, predictions_csv(y_true, y_prob, labels, groups), val
 
 
-def _language_model_metrics(module, data: TextSplits, split: str, seed: int) -> tuple[dict, dict, list[tuple[str, str]]]:
-    """(metrics, val summary, generated samples) of a language model on `split`."""
-    import math
-
-    cross_entropy, tokens = module.cross_entropy(split_loader(module, data, split))
-    metrics = {"perplexity": math.exp(cross_entropy), "cross_entropy": cross_entropy, "tokens": tokens,
-               "n": len(data.texts[split])}
-    val = {}
-    if split != "val" and data.texts.get("val"):
-        val_ce, _ = module.cross_entropy(split_loader(module, data, "val"))
-        val = {"perplexity": math.exp(val_ce), "cross_entropy": val_ce}
-    return metrics, val, generated_samples(module, data.texts[split], seed)
-
-
-def generated_samples(module, texts: list[str], seed: int) -> list[tuple[str, str]]:
-    """(prompt, prompt + sampled continuation) for the opening words of a few texts: what the model has learned, in
-    its own words."""
-    from meddl.data.tokenizer import Tokenizer
-    from meddl.generation import sample_text
-
-    tokenizer = Tokenizer.from_dict(module.hparams.tokenizer)
-    samples = []
-    for index, text in enumerate([t for t in texts if t.strip()][:SAMPLE_PROMPTS]):
-        prompt = " ".join(text.split()[:3])
-        samples.append((prompt, sample_text(module.net, tokenizer, prompt, max_tokens=SAMPLE_TOKENS,
-                                            temperature=0.8, top_k=20, seed=seed + index)))
-    return samples
-
-
 def evaluate_sequences(
     module,
     data: SignalSplits | TextSplits,
@@ -149,22 +112,16 @@ def evaluate_sequences(
     n_bootstrap: int = 1000,
     seed: int = 0,
 ) -> RunResult:
-    """Evaluate a `SequenceClassifier` or `LanguageModel` on `split` of `data` and write metrics.json,
-    predictions_<split>.csv (classifiers) and report.html into `output_dir`."""
-    from meddl.evaluate.sequence_report import SequenceReport, write_sequence_report
+    """Evaluate a `SequenceClassifier` on `split` of `data` and write metrics.json, predictions_<split>.csv and
+    report.html into `output_dir`."""
+    from meddl.tasks.sequence.report import SequenceReport, write_sequence_report
 
     started_at = time.perf_counter() if started_at is None else started_at
     check_compatible(module, data)
-    sizes = data.texts if isinstance(data, TextSplits) else data.labels
-    if split not in sizes:
-        raise DataError(f"{data.info.name}: no split {split!r}; expected one of {sorted(sizes)}")
+    if split not in data.split_names():
+        raise DataError(f"{data.info.name}: no split {split!r}; expected one of {sorted(data.split_names())}")
     hp = module.hparams
-    samples: list[tuple[str, str]] = []
-    if hp.kind == "language-model":
-        metrics, val, samples = _language_model_metrics(module, data, split, seed)
-        intervals, predictions = {}, None
-    else:
-        metrics, intervals, predictions, val = _classifier_metrics(module, data, split, n_bootstrap, seed)
+    metrics, intervals, predictions, val = _classifier_metrics(module, data, split, n_bootstrap, seed)
     payload = {
         "dataset": data.info.name,
         "model": hp.model,
@@ -177,9 +134,8 @@ def evaluate_sequences(
         "checkpoint": str(checkpoint),
         "best_epoch": best_epoch,
         "epochs_run": len(history or []),
-        "split_sizes": {name: len(values) for name, values in sizes.items()},
+        "split_sizes": {name: data.size(name) for name in data.split_names()},
         **({"rhythm_gate": hp.rhythm_gate} if hp.get("rhythm_gate") else {}),
-        **({"samples": [{"prompt": p, "text": t} for p, t in samples]} if samples else {}),
         **(extra or {}),
         "history": history or [],
     }
@@ -187,10 +143,8 @@ def evaluate_sequences(
     report = write_sequence_report(output_dir, SequenceReport(
         title=f"{data.info.name} · {hp.model}", dataset=data.info.name, kind=hp.kind, model=hp.model,
         labels=list(data.info.labels), split=split, metrics=metrics, confidence_intervals=intervals,
-        history=history or [], config=config, wall_time_s=time.perf_counter() - started_at, best_epoch=best_epoch,
-        samples=samples))
-    if predictions is not None:
-        write_text_atomic(output_dir / f"predictions_{split}.csv", predictions)
+        history=history or [], config=config, wall_time_s=time.perf_counter() - started_at, best_epoch=best_epoch))
+    write_text_atomic(output_dir / f"predictions_{split}.csv", predictions)
     payload["wall_time_s"] = round(time.perf_counter() - started_at, 2)
     write_json_atomic(output_dir / "metrics.json", payload)
     return RunResult(payload, intervals, checkpoint, report, output_dir)

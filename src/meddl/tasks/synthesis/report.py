@@ -20,7 +20,7 @@ import numpy as np
 
 from meddl.atomic import write_text_atomic
 from meddl.errors import MeddlError
-from meddl.evaluate.report import _duration, _table, fmt, report_stylesheet
+from meddl.evaluate.report import duration, fmt, report_stylesheet, table
 
 GRID_SEED = 1234
 COLUMNS = 10
@@ -30,11 +30,11 @@ def write_gan_report(output_dir: str | Path, metrics: dict | None = None, *, che
                      data_dir: str | Path | None = None) -> Path:
     """Write `output_dir/report.html` for the GAN run in `output_dir` and return its path.
 
-    `metrics` (e.g. the content of gan_metrics.json: FID, precision/recall, TSTR, ...) adds a metrics table;
+    `metrics` (e.g. the content of metrics.json: FID, precision/recall, TSTR, ...) adds a metrics table;
     nested dicts are flattened and lists of dicts become tables. `checkpoint` defaults to the run's last.ckpt,
     `data_dir` (for the real images) to the one the run was trained with.
     """
-    from meddl.gan.training import RUN_FILE
+    from meddl.tasks.synthesis.training import RUN_FILE
 
     output = Path(output_dir)
     run_file = output / RUN_FILE
@@ -49,8 +49,8 @@ def write_gan_report(output_dir: str | Path, metrics: dict | None = None, *, che
     facts = [("Dataset", config["dataset"]), ("Model", f"{kind} ({config['conditioning']})" if config["conditional"]
                                                else kind),
              ("Loss", config["loss"]), ("Epochs", str(run["epochs_trained"])),
-             ("Training images", str(run["n_train"])), ("Wall time", _duration(run["fit_seconds"])), ("Date", date)]
-    template = Template(files("meddl.gan").joinpath("report_template.html").read_text(encoding="utf-8"))
+             ("Training images", str(run["n_train"])), ("Wall time", duration(run["fit_seconds"])), ("Date", date)]
+    template = Template(files("meddl.tasks.synthesis").joinpath("report_template.html").read_text(encoding="utf-8"))
     html = template.substitute(
         style=report_stylesheet(),
         title=escape(f"{config['dataset']} · {kind} synthesis"),
@@ -76,7 +76,7 @@ def _uri(png: bytes) -> str:
 def _grids(run: dict, checkpoint: Path, data_dir) -> tuple[bytes, bytes]:
     """Real training images and EMA-generator samples, one row of COLUMNS per class (one row if unconditional)."""
     from meddl.data import load_dataset
-    from meddl.gan.sampling import grid_png, load_generator, sample_images
+    from meddl.tasks.synthesis.sampling import grid_png, load_generator, sample_images
 
     bundle = load_generator(checkpoint)
     rows = range(len(bundle.labels)) if bundle.conditional else [None]
@@ -90,16 +90,16 @@ def _grids(run: dict, checkpoint: Path, data_dir) -> tuple[bytes, bytes]:
         real = np.concatenate([images[index] for index in chosen])
         real_png = grid_png(real, len(rows))
     except MeddlError:
-        from meddl.evaluate.figures import _blank
+        from meddl.evaluate.figures import blank
 
-        real_png = _blank("real images not available here")
+        real_png = blank("real images not available here")
     return real_png, grid_png(fakes, len(rows))
 
 
 def _curves(history: list[dict]) -> bytes:
     import matplotlib.pyplot as plt
 
-    from meddl.evaluate.figures import STYLE, _png
+    from meddl.evaluate.figures import STYLE, to_png
 
     epochs = [row["epoch"] for row in history]
     with plt.rc_context(STYLE):
@@ -117,7 +117,7 @@ def _curves(history: list[dict]) -> bytes:
             if ax.lines:
                 ax.legend(fontsize=8)
         fig.tight_layout()
-        return _png(fig)
+        return to_png(fig)
 
 
 def _headline(run: dict, metrics: dict | None) -> str:
@@ -156,12 +156,12 @@ def _metrics(metrics: dict | None) -> str:
         if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
             columns = list(dict.fromkeys(c for row in value for c in row))
             rows = [[_cell(row.get(c)) for c in columns] for row in value]
-            tables.append(f"<h3>{escape(key)}</h3><div class=\"table-wrap\">{_table(columns, rows)}</div>")
+            tables.append(f"<h3>{escape(key)}</h3><div class=\"table-wrap\">{table(columns, rows)}</div>")
         elif isinstance(value, (int, float, str, bool)) or value is None:
             scalars.append([key, _cell(value)])
-    body = f'<div class="table-wrap">{_table(["Metric", "Value"], scalars, "metrics")}</div>' if scalars else ""
+    body = f'<div class="table-wrap">{table(["Metric", "Value"], scalars, "metrics")}</div>' if scalars else ""
     return ('<section>\n  <h2>Quality metrics</h2>\n  <p class="note">From <code>meddl gan evaluate</code> '
-            f"(gan_metrics.json).</p>\n  {body}{''.join(tables)}\n</section>\n")
+            f"(metrics.json).</p>\n  {body}{''.join(tables)}\n</section>\n")
 
 
 def _cell(value) -> str:

@@ -37,19 +37,16 @@ class Generator:
 
 def load_generator(path: str | Path) -> Generator:
     """The EMA generator stored in a `meddl gan train` checkpoint, in evaluation mode on the CPU."""
-    from meddl.gan.module import GanModule
+    from meddl.tasks.base import load_model
 
-    path = Path(path)
-    if not path.is_file():
-        raise MeddlError(f"checkpoint {path} not found")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises many types for a damaged or foreign file
-        raise MeddlError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from None
-    hparams = dict(raw.get("hyper_parameters", {})) if isinstance(raw, dict) else {}
-    if hparams.get("kind") != "gan":
-        what = "an image-classifier checkpoint" if {"model", "task"} <= set(hparams) else "not a meddl checkpoint"
-        raise MeddlError(f"{path}: {what}, not a GAN checkpoint (expected one written by `meddl gan train`)")
+    return load_model(path, ("synthesis",), "this command")[1]
+
+
+def generator_from_checkpoint(raw: dict) -> Generator:
+    """The EMA generator from a checkpoint's contents (see `SynthesisTask.load`)."""
+    from meddl.tasks.synthesis.module import GanModule
+
+    hparams = dict(raw.get("hyper_parameters", {}))
     module = GanModule(**hparams)
     module.load_state_dict(raw["state_dict"])
     net = module.ema.module.eval()

@@ -2,7 +2,7 @@
 
 One call samples the generator, measures the samples against the real dataset (domain FID, precision/recall,
 memorisation; Inception FID when its weights file is given), checks their use for classification (TSTR vs TRTR,
-augmentation gain), writes everything to gan_metrics.json and adds the metrics table to the GAN run's report.
+augmentation gain), writes everything to metrics.json and adds the metrics table to the GAN run's report.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from meddl.errors import ConfigError
 
 DEFAULT_CLASSIFIER_EPOCHS = 5  # fast-cnn: ~5 s an epoch on BloodMNIST (12k images) on 2 idle CPU cores; AUC ~0.99 by 2
 MAX_MANIFOLD_SAMPLES = 5000  # precision/recall and Inception FID: quadratic (or slow) in the sample count
-METRICS_FILE = "gan_metrics.json"
+METRICS_FILE = "metrics.json"
 
 
 def default_output_dir(checkpoint: Path) -> Path:
@@ -39,6 +39,16 @@ def _say(progress: bool, message: str) -> None:
         print(f"[gan evaluate] {message}", file=sys.stderr, flush=True)
 
 
+def _check_options(n: int | None, classifier_epochs: int, fractions: Sequence[float], augmentation: bool) -> None:
+    if n is not None and (not isinstance(n, (int, np.integer)) or n <= 0):
+        raise ConfigError(f"n must be a positive number of images, got {n!r}")
+    if classifier_epochs < 1:
+        raise ConfigError(f"classifier_epochs must be at least 1, got {classifier_epochs}")
+    bad = [f for f in fractions if not 0 < f <= 1]
+    if augmentation and (bad or not fractions):
+        raise ConfigError(f"fractions of the real training set must be in (0, 1], got {list(fractions)}")
+
+
 def evaluate_gan(
     checkpoint: str | Path,
     output_dir: str | Path | None = None,
@@ -54,7 +64,7 @@ def evaluate_gan(
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
-    """Evaluate the generator in `checkpoint` against its real dataset; returns what gan_metrics.json holds.
+    """Evaluate the generator in `checkpoint` against its real dataset; returns what metrics.json holds.
 
     `n` synthetic images are drawn (default: as many as the real training set). Features come from
     `classifier_checkpoint`, else from a fast-cnn trained on the real data for `classifier_epochs` epochs in
@@ -62,25 +72,47 @@ def evaluate_gan(
     (or $MEDDL_INCEPTION_WEIGHTS). Example: ``evaluate_gan("runs/gan/checkpoints/last.ckpt", n=2000)``.
     """
     from meddl.data import load_dataset
-    from meddl.gan.inception import load_inception, resolve_weights
-    from meddl.gan.sampling import load_generator, sample_images, write_samples
-    from meddl.gan.utility import augmentation_gain, classifier_run, write_real_npz
+    from meddl.tasks.synthesis.sampling import load_generator
 
-    start = time.perf_counter()
-    if n is not None and (not isinstance(n, (int, np.integer)) or n <= 0):
-        raise ConfigError(f"n must be a positive number of images, got {n!r}")
-    if classifier_epochs < 1:
-        raise ConfigError(f"classifier_epochs must be at least 1, got {classifier_epochs}")
-    bad = [f for f in fractions if not 0 < f <= 1]
-    if augmentation and (bad or not fractions):
-        raise ConfigError(f"fractions of the real training set must be in (0, 1], got {list(fractions)}")
+    _check_options(n, classifier_epochs, fractions, augmentation)  # before any work
     checkpoint = Path(checkpoint)
     bundle = load_generator(checkpoint)
-    weights = resolve_weights(inception_weights)
-    inception_model = load_inception(weights) if weights else None  # a bad file fails now, not after an hour
     output = Path(output_dir) if output_dir is not None else default_output_dir(checkpoint)
     data_dir = data_dir if data_dir is not None else bundle.hparams.get("data_dir")
     real = load_dataset(bundle.dataset, size=bundle.image_size, data_dir=data_dir, seed=seed)
+    return evaluate_generator(bundle, real, checkpoint, output, data_dir=data_dir, n=n,
+                              classifier_checkpoint=classifier_checkpoint, inception_weights=inception_weights,
+                              tstr=tstr, augmentation=augmentation, fractions=fractions,
+                              classifier_epochs=classifier_epochs, seed=seed, progress=progress)
+
+
+def evaluate_generator(
+    bundle,
+    real,
+    checkpoint: Path,
+    output: Path,
+    *,
+    data_dir: str | Path | None = None,
+    n: int | None = None,
+    classifier_checkpoint: str | Path | None = None,
+    inception_weights: str | Path | None = None,
+    tstr: bool = True,
+    augmentation: bool = True,
+    fractions: Sequence[float] = (0.1, 0.25, 1.0),
+    classifier_epochs: int = DEFAULT_CLASSIFIER_EPOCHS,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Evaluate a loaded generator (`bundle`) against the real images in `real` (see `evaluate_gan`), writing
+    into `output`; `checkpoint` is where the generator came from (its run's report is refreshed)."""
+    from meddl.tasks.synthesis.inception import load_inception, resolve_weights
+    from meddl.tasks.synthesis.sampling import sample_images, write_samples
+    from meddl.tasks.synthesis.utility import augmentation_gain, classifier_run, write_real_npz
+
+    start = time.perf_counter()
+    _check_options(n, classifier_epochs, fractions, augmentation)
+    weights = resolve_weights(inception_weights)
+    inception_model = load_inception(weights) if weights else None  # a bad file fails now, not after an hour
     n = int(n or len(real.images["train"]))
     timings: dict[str, float] = {}
 
@@ -152,9 +184,9 @@ def _classifier(given, real_npz: Path, output: Path, bundle, epochs: int, seed: 
                 need_trtr: bool):
     """(feature classifier module, its path, TRTR summary or None). The classifier trained here on the real data
     serves both; a user-given one serves features only, and TRTR is trained when needed."""
-    from meddl.gan.features import CLASSIFIER_DIR, check_matches, ensure_classifier
-    from meddl.gan.utility import run_summary
-    from meddl.training.checkpoints import load_classifier
+    from meddl.tasks.synthesis.features import CLASSIFIER_DIR, check_matches, ensure_classifier
+    from meddl.tasks.synthesis.utility import run_summary
+    from meddl.tasks.image import load_classifier
 
     trtr = None
     if given is None or need_trtr:
@@ -171,8 +203,8 @@ def _classifier(given, real_npz: Path, output: Path, bundle, epochs: int, seed: 
 
 def _quality(classifier, real, images: np.ndarray, output: Path, seed: int) -> dict:
     """Domain FID, precision/recall in the classifier's feature space; memorisation there and in pixel space."""
-    from meddl.gan.features import classifier_features
-    from meddl.gan.metrics import fid, memorisation, nearest_pairs_figure, pixels, precision_recall
+    from meddl.tasks.synthesis.features import classifier_features
+    from meddl.tasks.synthesis.metrics import fid, memorisation, nearest_pairs_figure, pixels, precision_recall
 
     train, test = real.images["train"], real.images["test"]
     f_train, f_test, f_fake = (classifier_features(classifier, x) for x in (train, test, images))
@@ -209,8 +241,8 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 
 def _inception_fid(model, weights: Path, train: np.ndarray, images: np.ndarray, seed: int, progress: bool) -> dict:
-    from meddl.gan.inception import inception_features
-    from meddl.gan.metrics import fid
+    from meddl.tasks.synthesis.inception import inception_features
+    from meddl.tasks.synthesis.metrics import fid
 
     m = min(MAX_MANIFOLD_SAMPLES, len(train), len(images))
     _say(progress, f"Inception-v3 features of {m} real and {m} synthetic images (299 px; slow on a CPU)")
@@ -220,7 +252,7 @@ def _inception_fid(model, weights: Path, train: np.ndarray, images: np.ndarray, 
 
 
 def report_summary(metrics: dict) -> dict:
-    """The headline figures of gan_metrics.json, flat, for the report's metrics table (the full file keeps the
+    """The headline figures of metrics.json, flat, for the report's metrics table (the full file keeps the
     per-run details, nearest pairs and paths)."""
     domain, memory, utility = metrics["domain"], metrics["memorisation"], metrics["utility"]
     summary = {
@@ -287,8 +319,8 @@ def format_summary(metrics: dict) -> str:
 def _refresh_report(checkpoint: Path, metrics: dict, data_dir) -> str | None:
     """Re-render the GAN run's report.html with the metrics table; None when the checkpoint sits outside a run
     folder (a copied file), which has no report to refresh."""
-    from meddl.gan.report import write_gan_report
-    from meddl.gan.training import RUN_FILE
+    from meddl.tasks.synthesis.report import write_gan_report
+    from meddl.tasks.synthesis.training import RUN_FILE
 
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
     if not (run_dir / RUN_FILE).is_file():

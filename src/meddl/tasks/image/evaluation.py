@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,22 +13,14 @@ import torch
 from meddl.atomic import write_json_atomic, write_text_atomic
 from meddl.data.types import ImageSplits
 from meddl.errors import DataError
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What a training or evaluation run produced, for scripts and for the CLI to print."""
-
-    metrics: dict
-    confidence_intervals: dict
-    checkpoint: Path
-    report: Path | None
-    output_dir: Path
+from meddl.evaluate.results import RunResult
 
 
 def check_compatible(module, data: ImageSplits) -> None:
     """Refuse to evaluate a model on data of another shape or label set, naming the difference."""
     hp = module.hparams
+    if not isinstance(data, ImageSplits):
+        raise DataError(f"{data.info.name} holds {data.info.kind} data; the checkpoint is an image classifier")
     if data.info.n_channels != hp.in_channels:
         raise DataError(f"{data.info.name} has {data.info.n_channels} channel(s); the model expects {hp.in_channels}")
     if list(data.info.labels) != list(hp.labels):
@@ -89,7 +80,7 @@ def evaluate_module(
     """
     started_at = time.perf_counter() if started_at is None else started_at
     from meddl.evaluate.metrics import bootstrap_ci, compute_metrics
-    from meddl.evaluate.report import ReportInput, write_report
+    from meddl.tasks.image.report import ReportInput, write_report
     from meddl.explain.mistakes import explain_mistakes
 
     check_compatible(module, data)

@@ -7,7 +7,7 @@ the last few hundred steps smooths the oscillation of adversarial training and g
 The generator's loss adds a mode-seeking term (Mao et al. 2019, weight `mode_seeking`): without it the
 class-conditional G learned to ignore z and drew one image per class on BloodMNIST, whatever the discriminator.
 The hyper-parameters (kind="gan", dataset, labels, sizes, ...) are saved in every checkpoint, so
-`meddl.gan.sampling.load_generator` can rebuild the networks from the file alone.
+`meddl.tasks.synthesis.sampling.load_generator` can rebuild the networks from the file alone.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 
-from meddl.gan import losses
+from meddl.tasks.synthesis import losses
 from meddl.models import create
 
 

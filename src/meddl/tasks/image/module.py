@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from meddl.models import create
-from meddl.tasks import classification
-from meddl.training.augment import augment, policy_for
+from meddl.tasks.image import outputs as classification
+from meddl.tasks.image.augment import augment, policy_for
 from meddl.training.distributed import gather
 from meddl.training.scheduled import ScheduledModule
 

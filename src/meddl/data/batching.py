@@ -15,7 +15,6 @@ The model's state starts afresh in each chunk (the context is at most `seq_len` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -26,8 +25,6 @@ from meddl.data.tensors import make_loader
 from meddl.data.types import SignalSplits, TextSplits
 from meddl.errors import DataError
 
-DEFAULT_MAX_TOKENS = 256  # passage truncation for classification
-DEFAULT_SEQ_LEN = 64  # language-model chunk length
 EVAL_BATCH = 256
 
 
@@ -91,33 +88,17 @@ class ChunkDataset(Dataset):
         return {"tokens": chunk[:, :-1], "targets": chunk[:, 1:]}
 
 
-@dataclass(frozen=True)
-class TextSettings:
-    """How text becomes tokens, read from the loader's resolved options (`TextSplits.options`)."""
-
-    level: str = "word"
-    min_freq: int = 2
-    max_vocab: int = 20000
-    max_tokens: int = DEFAULT_MAX_TOKENS
-
-    @classmethod
-    def from_options(cls, options: dict, language_model: bool) -> TextSettings:
-        default_length = DEFAULT_SEQ_LEN if language_model else DEFAULT_MAX_TOKENS
-        return cls(level=str(options.get("tokenizer", "word")), min_freq=int(options.get("min_freq", 2)),
-                   max_vocab=int(options.get("max_vocab", 20000)),
-                   max_tokens=int(options.get("max_tokens") or default_length))
-
-
 def build_tokenizer(data: TextSplits):
     """The tokenizer of a run, built on the training texts only (questions too, for question answering), so no
     word of the validation or test split leaks into the vocabulary."""
     from meddl.data.tokenizer import Tokenizer
 
-    settings = TextSettings.from_options(data.options, data.info.task == "language-model")
+    options = data.options
     texts = list(data.texts["train"]) + list(data.questions.get("train", []))
     if not texts:
         raise DataError(f"{data.info.name}: the training split holds no text to build a vocabulary from")
-    return Tokenizer.build(texts, level=settings.level, min_freq=settings.min_freq, max_size=settings.max_vocab)
+    return Tokenizer.build(texts, level=options.tokenizer, min_freq=options.min_freq,
+                           max_size=options.max_vocab)
 
 
 def encode(tokenizer, texts: list[str], max_tokens: int) -> list[torch.Tensor]:

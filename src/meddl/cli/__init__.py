@@ -1,0 +1,53 @@
+"""The one front door: parses arguments, calls the Python API (`meddl.api`), prints. No logic the API lacks.
+
+One module per verb (`meddl.cli.train`, `meddl.cli.evaluate`, ...), each adding its sub-command with `register`.
+Heavy libraries (torch, lightning, monai) are imported only by the command that needs them, so `meddl --help` and
+`meddl datasets` answer at once. A user error prints one line (`meddl: error: ...`); `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from meddl import __version__
+from meddl.cli import data, deid, evaluate, explain, export, gan, generate, listing, predict, selfcheck, serve, train
+
+VERBS = (listing, train, evaluate, predict, generate, explain, export, serve, selfcheck, data, deid, gan)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meddl", description="Medical deep learning: data to trained, evaluated model.")
+    parser.add_argument("--version", action="version", version=f"meddl {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for verb in VERBS:
+        verb.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 0
+    from meddl.errors import MeddlError
+
+    try:
+        status = args.run(args)
+    except MeddlError as error:
+        if args.debug:
+            raise
+        print(f"meddl: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("meddl: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the last line of defence: one line, not a crash dump
+        if args.debug:
+            raise
+        print(f"meddl: unexpected error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+    return status or 0

@@ -1,0 +1,7 @@
+"""`python -m meddl.cli`."""
+
+import sys
+
+from meddl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,110 @@
+"""`meddl train`: train, evaluate and report on a dataset (any family the dataset's data calls for)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from meddl.cli.common import Subparsers, data_options, devices, print_result
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from meddl.api import train
+
+    output_dir = args.output_dir or Path("runs") / Path(args.dataset).stem
+    options = {
+        key: getattr(args, key)
+        for key in ("epochs", "batch_size", "lr", "size", "seed", "optimizer", "weight_decay", "patience",
+                    "precision", "accelerator", "devices", "num_nodes", "num_workers", "bootstrap", "epsilon",
+                    "delta", "max_grad_norm", "target_sensitivity")
+    }
+    if args.no_augment:
+        options["augment"] = False
+    if args.class_weights:
+        options["class_weights"] = True
+    if args.deterministic:
+        options["deterministic"] = True
+    if args.dp:
+        options["dp"] = True
+    if args.option:
+        options["data_options"] = data_options(args.option)
+    if args.seeds:
+        from meddl.api import parse_seeds
+
+        if args.seed is not None:
+            from meddl.errors import ConfigError
+
+            raise ConfigError("--seed and --seeds exclude each other: give one seed, or a list with --seeds")
+        options.pop("seed")
+        options["seeds"] = parse_seeds(args.seeds)
+    result = train(args.dataset, output_dir, model=args.model, data_dir=args.data_dir, preset=args.preset,
+                   resume=args.resume, overwrite=args.overwrite, **options)
+    if result is None:  # a data-parallel worker process; rank 0 prints the result
+        return
+    if args.seeds:
+        _print_seeds(result.metrics)
+        print(f"report:  {result.report}")
+        print(f"metrics: {result.output_dir / 'metrics.json'}")
+    else:
+        print_result(result)
+
+
+def _print_seeds(summary: dict) -> None:
+    for run in summary["per_seed"]:
+        print(f"seed {run['seed']}: " + "   ".join(f"{k} {v:.4f}" for k, v in run["test"].items()
+                                                   if isinstance(v, float)))
+    print(f"mean ± sd over {len(summary['seeds'])} seeds: " + "   ".join(
+        f"{k} {summary['mean'][k]:.4f} ± {summary['sd'][k]:.4f}" for k in summary["mean"]))
+
+
+def register(commands: Subparsers) -> None:
+    from meddl.api import PRESETS
+
+    train = commands.add_parser("train", help="train, evaluate and report on a dataset")
+    train.add_argument("dataset", help="registered name (see `meddl datasets`), a folder of class sub-folders, or a CSV")
+    train.add_argument("--output-dir", type=Path, help="where checkpoints, metrics.json and report.html go "
+                       "(default runs/DATASET)")
+    train.add_argument("--data-dir", type=Path, help="folder holding dataset files (default $MEDDL_DATA_DIR, then the "
+                       "download cache)")
+    train.add_argument("--model", help="registered model (see `meddl models`); default: the dataset's own")
+    train.add_argument("--preset", choices=list(PRESETS),
+                       help="default: the dataset's own. fast: quick CPU default for images; medmnist-v2: the "
+                       "paper's ResNet protocol (100 epochs); ecg, text, qa, lm: ECG beats, text classification, "
+                       "question answering, language model")
+    train.add_argument("--option", "-O", action="append", metavar="KEY=VALUE",
+                       help="ECG/text loader option, repeatable (e.g. -O split=intra-patient -O rr_features=false; "
+                       "-O tokenizer=char); `meddl datasets` describes each set")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float, help="learning rate")
+    train.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--size", type=int, help="image size in pixels (28, 64, 128 or 224 for MedMNIST)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--seeds", help="several seeds, e.g. 0,1,2: one run per seed in OUTPUT_DIR/seed-N and their "
+                       "mean ± sd (as MedMNIST v2 reports)")
+    train.add_argument("--target-sensitivity", type=float,
+                       help="binary/multi-label: tune the decision threshold on validation data to reach this "
+                       "sensitivity (e.g. 0.95) instead of Youden's J")
+    train.add_argument("--patience", type=int, help="stop early after this many epochs without a better val AUC")
+    train.add_argument("--no-augment", action="store_true", help="train without data augmentation")
+    train.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
+    train.add_argument("--deterministic", action="store_true",
+                       help="deterministic kernels everywhere (bit-exact GPU runs; slower). CPU runs repeat without it")
+    train.add_argument("--precision", help="auto (bf16-mixed where the hardware has it), 32-true, bf16-mixed, 16-mixed")
+    train.add_argument("--accelerator", help="auto, cpu or gpu")
+    train.add_argument("--devices", type=devices,
+                       help="devices to train on data-parallel, one process each (default 1; GPUs: a count, -1 for "
+                       "all, or indices such as 0,1; see docs/scaling.md)")
+    train.add_argument("--num-nodes", type=int)
+    train.add_argument("--num-workers", type=int, help="data-loader worker processes (default 0: data is in memory)")
+    train.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals (default 1000)")
+    train.add_argument("--dp", action="store_true",
+                       help="differentially private training (DP-SGD, Opacus); needs --epsilon")
+    train.add_argument("--epsilon", type=float, help="with --dp: privacy budget epsilon the whole run may spend")
+    train.add_argument("--delta", type=float, help="with --dp: delta (default: the largest power of ten below "
+                       "1/N_train, at most 1e-5)")
+    train.add_argument("--max-grad-norm", type=float, help="with --dp: per-image gradient clipping norm (default 1.0)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --output-dir from last.ckpt")
+    train.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output-dir")
+    train.set_defaults(run=cmd_train)
