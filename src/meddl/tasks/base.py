@@ -96,7 +96,8 @@ class Task(Protocol):
     default_for_data: whether `task_for` picks it for data it accepts (False: only when asked by name).
     predicts_files: whether its models read input files (`meddl predict`); such a task implements `predict_files`.
     outputs: the files and folders a run writes into its output folder (refused, or replaced by --overwrite).
-    metric_keys: keys `evaluate` always writes under the split in metrics.json (the conformance test checks them).
+    metric_keys: keys `evaluate` always writes into metrics.json, under the scored split (a GAN, scored against the
+        whole real set, at the top level); the conformance test checks them.
     """
 
     name: str
@@ -148,6 +149,9 @@ class Task(Protocol):
     def example_config(self, dataset: str) -> Any:
         """A configuration that fits `example_data` in a few seconds."""
 
+    def example_evaluation(self) -> dict:
+        """`RunContext.options` that evaluate a model of `example_config` in a few seconds."""
+
 
 _TASKS: dict[str, Task] = {}
 
@@ -161,7 +165,15 @@ def register_task(task: Task) -> Task:
 
 
 def _ensure_registered() -> None:
-    from meddl.tasks import image, language_model, sequence, synthesis  # noqa: F401
+    """Import every task package under `meddl/tasks/` (each registers itself): a new family is a new folder."""
+    import importlib
+    import pkgutil
+
+    import meddl.tasks
+
+    for found in pkgutil.iter_modules(meddl.tasks.__path__):
+        if found.ispkg:
+            importlib.import_module(f"meddl.tasks.{found.name}")
 
 
 def list_tasks() -> list[Task]:

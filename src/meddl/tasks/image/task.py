@@ -157,6 +157,9 @@ class ImageTask:
     def example_config(self, dataset: str) -> TrainConfig:
         return self.make_config(dataset, epochs=1, batch_size=32, bootstrap=20)
 
+    def example_evaluation(self) -> dict:
+        return {}
+
 
 def load_classifier(path: str | Path):
     """The `ImageClassifier` in a meddl checkpoint (see `ImageTask.load`); a MeddlError for any other checkpoint."""

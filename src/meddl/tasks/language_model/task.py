@@ -111,3 +111,6 @@ class LanguageModelTask:
 
     def example_config(self, dataset: str) -> TrainConfig:
         return self.make_config(dataset, epochs=1, batch_size=8, bootstrap=20)
+
+    def example_evaluation(self) -> dict:
+        return {}

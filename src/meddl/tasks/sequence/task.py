@@ -142,6 +142,9 @@ class SequenceTask:
     def example_config(self, dataset: str) -> TrainConfig:
         return self.make_config(dataset, preset="text", epochs=1, batch_size=16, bootstrap=20)
 
+    def example_evaluation(self) -> dict:
+        return {}
+
 
 def _pair_kwargs(data: TextSplits, train_set, tokenizer) -> dict:
     """Question answering: question + passage pairs, and the answer-cue prior fitted on the training passages as the

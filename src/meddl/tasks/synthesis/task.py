@@ -21,7 +21,7 @@ class SynthesisTask:
     default_for_data = False  # images are classified unless a GAN is asked for (`meddl gan train`)
     predicts_files = False
     outputs = RUN_OUTPUTS
-    metric_keys = ("domain_fid", "precision", "recall", "memorisation", "inception", "utility", "n_synthetic")
+    metric_keys = ("domain", "memorisation", "inception", "utility", "n_synthetic")
 
     def accepts(self, info: DatasetInfo) -> bool:
         return info.kind == "image"
@@ -126,3 +126,7 @@ class SynthesisTask:
 
     def example_config(self, dataset: str) -> GanConfig:
         return self.make_config(dataset, epochs=1, batch_size=16, width=8, sample_every=1, max_minutes=None)
+
+    def example_evaluation(self) -> dict:
+        """Quality metrics only, with a one-epoch domain classifier: the utility arms train several more."""
+        return {"n": 64, "tstr": False, "augmentation": False, "classifier_epochs": 1, "progress": False}
