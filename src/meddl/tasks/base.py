@@ -153,6 +153,42 @@ class Task(Protocol):
         """`RunContext.options` that evaluate a model of `example_config` in a few seconds."""
 
 
+class SupervisedTask:
+    """What the tasks trained from a `TrainConfig` share (image, sequence, language model): config from a preset,
+    loading by the hyper-parameters saved in the checkpoint, evaluation of the test split at the end of training.
+    A subclass names `default_preset` and `module_class` and implements the rest of the protocol."""
+
+    default_preset = "fast"
+    module_class: Any = None
+
+    def make_config(self, dataset: str, preset: str | None = None, model: str | None = None, **options):
+        from meddl.training.config import make_config
+
+        return make_config(dataset, preset=preset or self.default_preset, model=model, **options)
+
+    def load_request(self, config) -> dict:
+        return {"size": config.size, "seed": config.seed, "options": config.data_options}
+
+    def after_fit(self, plan: FitPlan, fit, config, data) -> dict:
+        return {}
+
+    def load(self, path: Path, raw: dict):
+        module = self.module_class(**raw.get("hyper_parameters", {}))
+        module.load_state_dict(raw["state_dict"])
+        return module.eval()
+
+    def data_request(self, module) -> DataRequest:
+        hp = module.hparams
+        return DataRequest(dataset=hp.dataset, size=hp.get("image_size", 28), seed=hp.seed,
+                           options=dict(hp.get("data_options") or {}))
+
+    def after_training(self, module, data, output_dir: Path, run: RunContext):
+        return self.evaluate(module, data, output_dir, run)
+
+    def example_evaluation(self) -> dict:
+        return {}
+
+
 _TASKS: dict[str, Task] = {}
 
 

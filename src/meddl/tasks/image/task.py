@@ -9,14 +9,14 @@ import numpy as np
 
 from meddl.data.types import DatasetInfo, ImageSplits
 from meddl.errors import DataError
-from meddl.tasks.base import DataRequest, FitPlan, PlanContext, RunContext
+from meddl.tasks.base import DataRequest, FitPlan, PlanContext, RunContext, SupervisedTask
 from meddl.training.config import TrainConfig
 
 RUN_OUTPUTS = ("checkpoints", "logs", "figures", "report.html", "metrics.json", "predictions_test.csv",
                "manifest.json")
 
 
-class ImageTask:
+class ImageTask(SupervisedTask):
     name = "image"
     described = "an image classifier"
     default_for_data = True
@@ -27,14 +27,6 @@ class ImageTask:
 
     def accepts(self, info: DatasetInfo) -> bool:
         return info.kind == "image"
-
-    def make_config(self, dataset: str, preset: str | None = None, model: str | None = None, **options) -> TrainConfig:
-        from meddl.training.config import make_config
-
-        return make_config(dataset, preset=preset or "fast", model=model, **options)
-
-    def load_request(self, config: TrainConfig) -> dict:
-        return {"size": config.size, "seed": config.seed, "options": config.data_options}
 
     def plan(self, config: TrainConfig, data: ImageSplits, context: PlanContext) -> FitPlan:
         from meddl.data.tensors import ImageTensorDataset, make_loader
@@ -118,9 +110,6 @@ class ImageTask:
 
         check_compatible(module, data)
 
-    def after_training(self, module, data: ImageSplits, output_dir: Path, run: RunContext):
-        return self.evaluate(module, data, output_dir, run)
-
     def evaluate(self, module, data: ImageSplits, output_dir: Path, run: RunContext):
         from meddl.tasks.image.evaluation import evaluate_module
 
@@ -157,8 +146,6 @@ class ImageTask:
     def example_config(self, dataset: str) -> TrainConfig:
         return self.make_config(dataset, epochs=1, batch_size=32, bootstrap=20)
 
-    def example_evaluation(self) -> dict:
-        return {}
 
 
 def load_classifier(path: str | Path):

@@ -9,29 +9,28 @@ from pathlib import Path
 import numpy as np
 
 from meddl.data.types import DatasetInfo, TextSplits
-from meddl.tasks.base import DataRequest, FitPlan, PlanContext, RunContext
+from meddl.tasks.base import FitPlan, PlanContext, RunContext, SupervisedTask
 from meddl.tasks.sequence.task import GRADIENT_CLIP, RUN_OUTPUTS, check_trainable, schedule_arguments
 from meddl.training.config import TrainConfig
 
 
-class LanguageModelTask:
+class LanguageModelTask(SupervisedTask):
     name = "language-model"
     described = "a language model"
     default_for_data = True
     predicts_files = False
     outputs = tuple(name for name in RUN_OUTPUTS if name != "predictions_test.csv")
     metric_keys = ("perplexity", "cross_entropy", "tokens", "n")
+    default_preset = "lm"
+
+    @property
+    def module_class(self):
+        from meddl.tasks.language_model.module import LanguageModel
+
+        return LanguageModel
 
     def accepts(self, info: DatasetInfo) -> bool:
         return info.kind == "text" and info.task == "language-model"
-
-    def make_config(self, dataset: str, preset: str | None = None, model: str | None = None, **options) -> TrainConfig:
-        from meddl.training.config import make_config
-
-        return make_config(dataset, preset=preset or "lm", model=model, **options)
-
-    def load_request(self, config: TrainConfig) -> dict:
-        return {"seed": config.seed, "options": config.data_options}
 
     def plan(self, config: TrainConfig, data: TextSplits, context: PlanContext) -> FitPlan:
         from meddl.data import batching as sd
@@ -49,27 +48,10 @@ class LanguageModelTask:
         return FitPlan(module, train_loader, val_loader,
                        FitSettings.from_config(self.name, config, gradient_clip_val=GRADIENT_CLIP))
 
-    def after_fit(self, plan: FitPlan, fit, config: TrainConfig, data) -> dict:
-        return {}
-
-    def load(self, path: Path, raw: dict):
-        from meddl.tasks.language_model.module import LanguageModel
-
-        module = LanguageModel(**raw.get("hyper_parameters", {}))
-        module.load_state_dict(raw["state_dict"])
-        return module.eval()
-
-    def data_request(self, module) -> DataRequest:
-        hp = module.hparams
-        return DataRequest(dataset=hp.dataset, seed=hp.seed, options=dict(hp.data_options or {}))
-
     def check_data(self, module, data) -> None:
         from meddl.tasks.language_model.evaluation import check_compatible
 
         check_compatible(module, data)
-
-    def after_training(self, module, data, output_dir: Path, run: RunContext):
-        return self.evaluate(module, data, output_dir, run)
 
     def evaluate(self, module, data, output_dir: Path, run: RunContext):
         from meddl.tasks.language_model.evaluation import evaluate_language_model
@@ -111,6 +93,3 @@ class LanguageModelTask:
 
     def example_config(self, dataset: str) -> TrainConfig:
         return self.make_config(dataset, epochs=1, batch_size=8, bootstrap=20)
-
-    def example_evaluation(self) -> dict:
-        return {}

@@ -11,7 +11,7 @@ import numpy as np
 
 from meddl.data.types import DatasetInfo, SignalSplits, TextSplits
 from meddl.errors import DataError
-from meddl.tasks.base import DataRequest, FitPlan, PlanContext, RunContext
+from meddl.tasks.base import FitPlan, PlanContext, RunContext, SupervisedTask
 from meddl.training.config import TrainConfig
 
 # Recurrent networks occasionally take huge gradient steps (exploding gradients); clipping the global norm is the
@@ -35,24 +35,23 @@ def check_trainable(data) -> None:
             raise DataError(f"{data.info.name}: the {split} split is empty; training needs samples in train and val")
 
 
-class SequenceTask:
+class SequenceTask(SupervisedTask):
     name = "sequence"
     described = "an ECG or text classifier"
     default_for_data = True
     predicts_files = False
     outputs = RUN_OUTPUTS
     metric_keys = ("acc", "macro_f1", "weighted_f1", "n", "per_class", "confusion_matrix", "scored_labels", "ci")
+    default_preset = "text"
+
+    @property
+    def module_class(self):
+        from meddl.tasks.sequence.module import SequenceClassifier
+
+        return SequenceClassifier
 
     def accepts(self, info: DatasetInfo) -> bool:
         return info.kind in ("ecg", "text") and info.task != "language-model"
-
-    def make_config(self, dataset: str, preset: str | None = None, model: str | None = None, **options) -> TrainConfig:
-        from meddl.training.config import make_config
-
-        return make_config(dataset, preset=preset or "text", model=model, **options)
-
-    def load_request(self, config: TrainConfig) -> dict:
-        return {"seed": config.seed, "options": config.data_options}
 
     def plan(self, config: TrainConfig, data: SignalSplits | TextSplits, context: PlanContext) -> FitPlan:
         from meddl.data import batching as sd
@@ -88,27 +87,10 @@ class SequenceTask:
                        sd.loader(sd.text_dataset(data, "val", tokenizer, max_tokens), config.batch_size,
                                  shuffle=False), settings)
 
-    def after_fit(self, plan: FitPlan, fit, config: TrainConfig, data) -> dict:
-        return {}
-
-    def load(self, path: Path, raw: dict):
-        from meddl.tasks.sequence.module import SequenceClassifier
-
-        module = SequenceClassifier(**raw.get("hyper_parameters", {}))
-        module.load_state_dict(raw["state_dict"])
-        return module.eval()
-
-    def data_request(self, module) -> DataRequest:
-        hp = module.hparams
-        return DataRequest(dataset=hp.dataset, seed=hp.seed, options=dict(hp.data_options or {}))
-
     def check_data(self, module, data) -> None:
         from meddl.tasks.sequence.evaluation import check_compatible
 
         check_compatible(module, data)
-
-    def after_training(self, module, data, output_dir: Path, run: RunContext):
-        return self.evaluate(module, data, output_dir, run)
 
     def evaluate(self, module, data, output_dir: Path, run: RunContext):
         from meddl.tasks.sequence.evaluation import evaluate_sequences
@@ -142,8 +124,6 @@ class SequenceTask:
     def example_config(self, dataset: str) -> TrainConfig:
         return self.make_config(dataset, preset="text", epochs=1, batch_size=16, bootstrap=20)
 
-    def example_evaluation(self) -> dict:
-        return {}
 
 
 def _pair_kwargs(data: TextSplits, train_set, tokenizer) -> dict:
