@@ -15,6 +15,14 @@ from meddl.explain import METHODS as EXPLAIN_METHODS  # noqa: F401
 from meddl.multiseed import parse_seeds  # noqa: F401
 from meddl.training.config import PRESETS  # noqa: F401
 
+
+def trusting_files():
+    """A context in which model files holding more than plain data are opened anyway (see
+    `meddl.training.checkpoints.trusting_files`): ``with meddl.api.trusting_files(): meddl.predict(old, files)``."""
+    from meddl.training.checkpoints import trusting_files as trusting
+
+    return trusting()
+
 if TYPE_CHECKING:  # evaluation imports torch; `meddl deid` and friends must start without it
     from meddl.evaluate.results import RunResult
 

@@ -165,6 +165,11 @@ def test_explain_for_a_named_class_and_refuses_unknown_ones(client, image):
     assert response.status_code == 200 and response.headers["x-meddl-target"] == "malignant"
     assert_json_error(upload(client, png_bytes(image), path="/v1/explain", target="cat"), 422, "invalid_target")
     assert_json_error(upload(client, png_bytes(image), path="/v1/explain", target="7"), 422, "invalid_target")
+    # digits that are not ASCII: '²' and '①' pass str.isdigit but not int(); int() reads Arabic-Indic '١' as 1
+    for odd in ("²", "①", "١", "9" * 5000):
+        body = assert_json_error(upload(client, png_bytes(image), path="/v1/explain", target=odd), 422,
+                                 "invalid_target")
+        assert len(body["detail"]) < 300
     assert_json_error(upload(client, png_bytes(image), path="/v1/explain", method="lime"), 422, "invalid_request")
 
 

@@ -14,6 +14,11 @@ from meddl import __version__
 from meddl.cli import data, deid, evaluate, explain, export, gan, generate, listing, predict, selfcheck, serve, train
 
 VERBS = (listing, train, evaluate, predict, generate, explain, export, serve, selfcheck, data, deid, gan)
+# the commands that open model files: each takes --trust
+OPENS_MODELS = ("train", "evaluate", "predict", "generate", "explain", "export", "serve", "gan train", "gan sample",
+                "gan evaluate")
+TRUST_HELP = ("open model files that hold more than plain data (old or foreign checkpoints): such a file can run "
+              "code when opened, so only for files from a source you trust")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for verb in VERBS:
         verb.register(commands)
+    for name in OPENS_MODELS:
+        command = commands
+        for word in name.split():
+            command = next(a for a in command._actions if isinstance(a, argparse._SubParsersAction)) \
+                if not hasattr(command, "choices") else command
+            command = command.choices[word]
+        command.add_argument("--trust", action="store_true", help=TRUST_HELP)
     return parser
 
 
@@ -35,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     from meddl.errors import MeddlError
 
     try:
-        status = args.run(args)
+        if getattr(args, "trust", False):
+            from meddl.api import trusting_files
+
+            with trusting_files():
+                status = args.run(args)
+        else:
+            status = args.run(args)
     except MeddlError as error:
         if args.debug:
             raise

@@ -153,9 +153,11 @@ def _target_index(target: str, served: ServedModel) -> int:
     labels = list(served.metadata["labels"])
     if target in labels:
         return labels.index(target)
-    if target.isdigit() and int(target) < len(labels):
+    # ASCII digits only: str.isdigit also accepts '²' and '①' (int() then fails) and int() reads Arabic-Indic digits
+    if re.fullmatch(r"[0-9]{1,6}", target) and int(target) < len(labels):
         return int(target)
-    raise UploadError(422, "invalid_target", f"target {target!r} is not a class of this model; expected one of "
+    shown = target if len(target) <= 40 else target[:40] + "..."
+    raise UploadError(422, "invalid_target", f"target {shown!r} is not a class of this model; expected one of "
                       f"{', '.join(labels)} or an index below {len(labels)}")
 
 

@@ -172,8 +172,7 @@ def model_card(module, checkpoint: Path) -> dict:
     from meddl.tasks.image.module import MEAN, STD
 
     hp = module.hparams
-    raw = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    threshold = raw.get("threshold")
+    threshold = getattr(module, "threshold", None)
     threshold = 0.5 if threshold is None else threshold  # tuned on validation data where the checkpoint has one
     card = {
         "format": FORMAT,
@@ -194,7 +193,7 @@ def model_card(module, checkpoint: Path) -> dict:
         "decision_threshold": np.asarray(threshold, dtype=float).tolist(),  # one per label for multi-label
         "source_checkpoint": checkpoint.name,
     }
-    privacy = hp.get("privacy", raw.get("privacy"))
+    privacy = hp.get("privacy", getattr(module, "privacy", None))
     if privacy is not None:
         card["privacy"] = privacy
     metrics = _run_metrics(checkpoint.resolve().parent.parent / "metrics.json")

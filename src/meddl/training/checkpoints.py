@@ -1,4 +1,9 @@
-"""Checkpoint writing and reading: atomic on disk, and clear about what a file is.
+"""Checkpoint writing and reading: atomic on disk, safe to open, and clear about what a file is.
+
+A checkpoint is a pickle, and a pickle can run any code when it is opened. meddl writes only plain data into its
+checkpoints (tensors, numbers, strings, lists, dicts), so every file is opened with `torch.load(weights_only=True)`,
+which refuses anything else before it is built; the refusal names the file and the type it held. A file the user
+trusts (an old or foreign one) is opened fully only inside `trusting_files()` (`meddl ... --trust`).
 
 Every checkpoint meddl trains carries `TASK_KEY`: the name of the task that wrote it (see `meddl.tasks`), so a
 reader knows what the file holds without guessing from its contents. This module writes it for whichever task the
@@ -8,6 +13,11 @@ trainer is given; it knows no task itself.
 from __future__ import annotations
 
 import os
+import pickle
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +27,35 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from meddl.errors import MeddlError
 
 TASK_KEY = "meddl_task"
+_TRUSTED: ContextVar[bool] = ContextVar("meddl_trusted_files", default=False)
+
+
+@contextmanager
+def trusting_files() -> Iterator[None]:
+    """Within this block checkpoints are opened in full, whatever they hold: only for files from a trusted source,
+    since such a file can run code as it is opened. The CLI's `--trust` runs a command inside it."""
+    token = _TRUSTED.set(True)
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
+
+
+def load_file(path: Path) -> Any:
+    """`torch.load` of a meddl file on the CPU: plain data only, unless inside `trusting_files()`."""
+    trusted = _TRUSTED.get()
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trusted)
+    except pickle.UnpicklingError as error:
+        if trusted:
+            raise
+        found = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if found is None:  # damaged or not a pickle at all
+            detail = next((line for line in str(error).splitlines() if line.startswith("Unsupported")), "")
+            raise MeddlError(f"{path}: not a readable checkpoint (not the plain data meddl writes"
+                             + (f": {detail}" if detail else "") + ")") from None
+        raise MeddlError(f"{path}: refused: it holds a {found.group(1)} object, which meddl never writes and which "
+                         "could run code when opened; if you trust where the file came from, add --trust") from None
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -37,7 +76,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def annotate_checkpoint(path: str | Path, **entries: Any) -> None:
     """Add top-level entries (threshold, data fingerprint, input statistics) to a written checkpoint, atomically."""
     path = Path(path)
-    raw = torch.load(path, map_location="cpu", weights_only=False)
+    raw = load_file(path)
     raw.update(entries)
     temporary = path.with_name(f".{path.name}.tmp")
     try:
@@ -59,7 +98,9 @@ def read_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise MeddlError(f"checkpoint {path} not found")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=False)
+        raw = load_file(path)
+    except MeddlError:
+        raise
     except Exception as error:  # torch raises many types for a damaged file
         raise MeddlError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from None
     if not isinstance(raw, dict):

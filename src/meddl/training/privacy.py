@@ -41,7 +41,7 @@ from opacus.validators import ModuleValidator
 from torch import nn
 from torch.utils.data import DataLoader
 
-from meddl.errors import ConfigError, MeddlError
+from meddl.errors import ConfigError
 from meddl.training.checkpoints import AtomicCheckpointIO
 from meddl.training.config import TrainConfig
 
@@ -231,7 +231,9 @@ class DifferentialPrivacy(L.Callback):
 def check_resume(last: Path, dp: bool) -> None:
     """Refuse to continue a private run without DP, or a non-private run with it: the weights would not match
     the architecture, and the guarantee would not describe the model."""
-    private = "privacy" in torch.load(last, map_location="cpu", weights_only=False)
+    from meddl.training.checkpoints import read_checkpoint
+
+    private = "privacy" in read_checkpoint(last)
     if private != dp:
         raise ConfigError(f"--resume: {last} was trained {'with' if private else 'without'} --dp; resume it "
                           f"{'with the same --dp options' if private else 'without --dp'}, or start a new run")
@@ -240,9 +242,8 @@ def check_resume(last: Path, dp: bool) -> None:
 def record_final(checkpoint: Path, summary: dict) -> None:
     """Write the whole run's privacy into `checkpoint`: the best epoch was chosen after every epoch had been
     trained, so the model it holds carries the full run's epsilon, not the one spent when it was saved."""
-    try:
-        raw = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises many types for a damaged file
-        raise MeddlError(f"{checkpoint}: not a readable checkpoint ({type(error).__name__}: {error})") from None
+    from meddl.training.checkpoints import read_checkpoint
+
+    raw = read_checkpoint(checkpoint)
     raw["privacy"] = summary
     AtomicCheckpointIO().save_checkpoint(raw, checkpoint)
