@@ -23,6 +23,8 @@ class Prediction:
     probabilities: dict[str, float]
     # why this input does not look like the training images (see meddl.guards); empty when it does
     warnings: tuple[str, ...] = ()
+    # why this file could not be read (then label and probabilities are empty); None when it was predicted
+    error: str | None = None
 
 
 def collect_files(inputs: list[str | Path]) -> list[Path]:
@@ -64,38 +66,48 @@ def prepare_image(array: np.ndarray, channels: int, size: int) -> np.ndarray:
 
 def predict_files(module, files: list[Path], strict: bool = False) -> list[Prediction]:
     """Class probabilities for each file, with the decided class (or the labels present, for multi-label), and
-    warnings for inputs unlike the training images (an error for the first of them under `strict`)."""
+    warnings for inputs unlike the training images (an error for the first of them under `strict`). A file that
+    cannot be read does not stop the others: its Prediction carries the `error` instead."""
     from meddl.data.imageio import read_image
     from meddl.guards import check_input, enforce
     from meddl.tasks.image.outputs import predicted_labels
 
     hp = module.hparams
-    decoded = [read_image(path) for path in files]
+    decoded, failed = {}, {}
+    for path in files:
+        try:
+            decoded[path] = read_image(path)
+        except DataError as error:
+            failed[path] = str(error)
+    if not decoded:
+        return [Prediction(str(path), "", {}, error=failed[path]) for path in files]
     stats = getattr(module, "input_stats", None)
-    warnings = [tuple(enforce(str(path), check_input(array, stats), strict)) for path, array in zip(files, decoded)]
-    batch = np.stack([prepare_image(array, hp.in_channels, hp.image_size) for array in decoded])
+    warnings = {path: tuple(enforce(str(path), check_input(array, stats), strict)) for path, array in decoded.items()}
+    batch = np.stack([prepare_image(array, hp.in_channels, hp.image_size) for array in decoded.values()])
     probs = module.predict_proba(torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()))
     # the operating point tuned on validation data and stored in the checkpoint (0.5 for older checkpoints)
     threshold = getattr(module, "threshold", None)
     hard = predicted_labels(hp.task, torch.from_numpy(probs), 0.5 if threshold is None else threshold).numpy()
-    results = []
-    for path, row, decision, notes in zip(files, probs, hard, warnings):
+    predicted = {}
+    for path, row, decision in zip(decoded, probs, hard):
         if hp.task == "multi-label":
             label = "|".join(hp.labels[i] for i in np.flatnonzero(decision))
         else:
             label = hp.labels[int(decision)]
-        results.append(Prediction(str(path), label, {name: float(p) for name, p in zip(hp.labels, row)}, notes))
-    return results
+        predicted[path] = Prediction(str(path), label, {name: float(p) for name, p in zip(hp.labels, row)},
+                                     warnings[path])
+    return [predicted.get(path) or Prediction(str(path), "", {}, error=failed[path]) for path in files]
 
 
 def format_predictions(predictions: list[Prediction], fmt: str) -> str:
     """CSV (one column per class) or JSON (a list of objects)."""
     if fmt == "json":
         return json.dumps([{**p.__dict__, "warnings": list(p.warnings)} for p in predictions], indent=2) + "\n"
-    names = list(predictions[0].probabilities) if predictions else []
+    names = next((list(p.probabilities) for p in predictions if p.probabilities), [])
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["file", "label", *[f"p_{name}" for name in names], "warnings"])
+    writer.writerow(["file", "label", *[f"p_{name}" for name in names], "warnings", "error"])
     for p in predictions:
-        writer.writerow([p.file, p.label, *[f"{p.probabilities[name]:.6f}" for name in names], "; ".join(p.warnings)])
+        probabilities = [f"{p.probabilities[name]:.6f}" if p.probabilities else "" for name in names]
+        writer.writerow([p.file, p.label, *probabilities, "; ".join(p.warnings), p.error or ""])
     return buffer.getvalue()

@@ -21,6 +21,16 @@ TRUST_HELP = ("open model files that hold more than plain data (old or foreign c
               "code when opened, so only for files from a source you trust")
 
 
+def describe_os_error(error: OSError) -> str:
+    """One line for an operating-system error: which file, and what the system said (a full disk by that name)."""
+    import errno
+
+    where = f"cannot write {error.filename}" if error.filename else "a file operation failed"
+    reason = {errno.ENOSPC: "no space left on the device (disk full)", errno.EROFS: "the file system is read-only",
+              errno.EACCES: "permission denied", errno.EDQUOT: "disk quota exceeded"}.get(error.errno)
+    return f"{where}: {reason or error.strerror or error}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meddl", description="Medical deep learning: data to trained, evaluated model.")
     parser.add_argument("--version", action="version", version=f"meddl {__version__}")
@@ -62,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("meddl: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # the machine, not meddl: a read-only folder, a full disk, a missing permission
+        if args.debug:
+            raise
+        print(f"meddl: error: {describe_os_error(error)}", file=sys.stderr)
+        return 2
     except Exception as error:  # the last line of defence: one line, not a crash dump
         if args.debug:
             raise

@@ -9,7 +9,7 @@ from pathlib import Path
 from meddl.cli.common import Subparsers
 
 
-def cmd_predict(args: argparse.Namespace) -> None:
+def cmd_predict(args: argparse.Namespace) -> int:
     from meddl.api import predict
 
     fmt = args.format or ("json" if args.output and args.output.suffix.lower() == ".json" else "csv")
@@ -17,10 +17,18 @@ def cmd_predict(args: argparse.Namespace) -> None:
     for prediction in predictions:
         for warning in prediction.warnings:
             print(f"meddl: warning: {prediction.file}: {warning}", file=sys.stderr)
+    failed = [prediction for prediction in predictions if prediction.error]
+    for prediction in failed:
+        print(f"meddl: error: {prediction.error}", file=sys.stderr)
     if args.output:
         print(f"predictions: {args.output}")
     else:
         sys.stdout.write(text)
+    if failed:
+        print(f"meddl: {len(failed)} of {len(predictions)} file(s) could not be read; the others are predicted "
+              "(exit 1)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def register(commands: Subparsers) -> None:

@@ -65,12 +65,27 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.tmp")
-        try:
-            torch.save(checkpoint, temporary)
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
+        save_atomically(checkpoint, target)
+
+
+def save_atomically(contents: dict, target: Path) -> None:
+    """`torch.save` into a temporary file beside `target`, renamed into place only when complete; a failed write
+    (a full disk shows as torch's "file write failed") is an OSError naming the file, and leaves nothing."""
+    import errno
+    import shutil
+
+    temporary = target.with_name(f".{target.name}.tmp")
+    try:
+        torch.save(contents, temporary)
+        os.replace(temporary, target)
+    except RuntimeError as error:
+        if "write" not in str(error).lower():
+            raise
+        free = shutil.disk_usage(target.parent).free
+        raise OSError(errno.ENOSPC if free < 64 << 20 else errno.EIO,
+                      f"could not write the checkpoint ({free >> 20} MB free on its disk)", str(target)) from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def annotate_checkpoint(path: str | Path, **entries: Any) -> None:
@@ -78,12 +93,7 @@ def annotate_checkpoint(path: str | Path, **entries: Any) -> None:
     path = Path(path)
     raw = load_file(path)
     raw.update(entries)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        torch.save(raw, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    save_atomically(raw, path)
 
 
 def checkpoint_entry(path: str | Path, key: str) -> Any:
