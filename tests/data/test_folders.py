@@ -227,6 +227,7 @@ def test_mixed_channel_counts_name_one_file_of_each(tmp_path):
     with pytest.raises(DataError, match="channel") as raised:
         load_user_images(root, size=8, seed=0)
     assert "colour.png" in str(raised.value) and "000.png" in str(raised.value)
+    assert not (root / "meddl_split.csv").exists()  # a failed load writes nothing beside the data
 
 
 def test_empty_class_folder_and_no_images(tmp_path):

@@ -289,3 +289,22 @@ def test_cli_refuses_bad_folders_in_one_line(input_dir, tmp_path, capsys, case):
     error = capsys.readouterr().err
     assert error.startswith("meddl: error:") and error.count("\n") == 1
     assert not target.exists()
+
+
+def test_a_dicom_without_the_preamble_is_de_identified_too(tmp_path):
+    """Scanners write DICOM without the 128-byte preamble and 'DICM'; the image readers accept such files, so deid
+    must not skip them and leave them out of the de-identified copy."""
+    ds = _image("PID-A-123", 0, 0, 0)
+    del ds.file_meta
+    ds.PixelData, ds.Rows, ds.Columns = np.zeros((4, 4), dtype=np.uint16).tobytes(), 4, 4
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.SamplesPerPixel, ds.PixelRepresentation = 16, 12, 11, 1, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    source = tmp_path / "in"
+    source.mkdir()
+    ds.save_as(source / "bare", implicit_vr=True, little_endian=True, enforce_file_format=False)
+    assert (source / "bare").read_bytes()[128:132] != b"DICM"
+    result = deid(source, tmp_path / "out", key="k", progress=False)
+    assert not result.skipped and result.written == ("bare",)
+    cleaned = pydicom.dcmread(tmp_path / "out" / "bare", force=True)
+    assert str(cleaned.PatientID).startswith("ANON") and "Doe" not in str(cleaned.get("PatientName", ""))
+    assert b"Doe^Jane" not in (tmp_path / "out" / "bare").read_bytes()

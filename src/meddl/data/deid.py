@@ -85,7 +85,7 @@ def _check_usable(dataset: Dataset) -> None:
 
 def _deidentify_file(path: Path, output: str, keys: Keyed, shift_dates: bool) -> tuple[bytes, ProfileCleaner, bool]:
     """The de-identified file as bytes, its change notes, and whether it says its pixels hold burned-in text."""
-    dataset = dcmread(path)
+    dataset = dcmread(path, force=True)  # force: files without the preamble were accepted by _not_dicom
     _check_usable(dataset)
     offset = keys.day_offset(str(dataset.get("PatientID", ""))) if shift_dates else None
     cleaner = ProfileCleaner(output, keys, offset)
@@ -125,12 +125,24 @@ def _relative(path: Path, folder: Path) -> str:
 
 
 def _not_dicom(path: Path) -> str | None:
-    """None for a DICOM Part 10 file (128 bytes of preamble, then "DICM"), else why the file is skipped."""
+    """None for a DICOM file, else why the file is skipped: a Part 10 file (128 bytes of preamble, then "DICM"), or
+    one that scanners write without the preamble and that the image readers accept (it starts with a data element
+    of group 0x0002 or 0x0008 and reads as a dataset that names a patient, study or SOP class)."""
     try:
         with path.open("rb") as handle:
-            return None if handle.read(132)[128:] == b"DICM" else NOT_DICOM
+            head = handle.read(132)
     except OSError as error:
         return f"cannot be read ({error.strerror})"
+    if head[128:] == b"DICM":
+        return None
+    if head[:2] not in (b"\x02\x00", b"\x08\x00"):
+        return NOT_DICOM
+    try:
+        dataset = dcmread(path, force=True, stop_before_pixels=True)
+    except Exception:  # pydicom raises many types for a file that only looked like DICOM
+        return NOT_DICOM
+    named = any(keyword in dataset for keyword in ("SOPClassUID", "PatientID", "StudyInstanceUID", "Modality"))
+    return None if named else NOT_DICOM
 
 
 def _write_atomic(path: Path, data: bytes, root: Path) -> None:

@@ -63,14 +63,17 @@ def load_user_images(path: Path, size: int, seed: int) -> ImageSplits:
     classes = _sort_labels({label for sample in samples for label in sample.labels})
     if len(classes) < 2:
         raise DataError(f"{path}: found the label(s) {list(classes)}; a classifier needs at least 2 classes")
+    record_split = None
     if samples[0].split is None:
-        samples = _with_split(samples, split_file, seed)
+        samples, record_split = _with_split(samples, split_file, seed)
     by_split = {split: [s for s in samples if s.split == split] for split in SPLITS}
     for split, members in by_split.items():
         if not members:
             raise DataError(f"{path}: the {split} split holds no images; each of {', '.join(SPLITS)} needs some")
     ordered = [s for split in SPLITS for s in by_split[split]]
     pixels = _read_all(ordered, size, name)
+    if record_split is not None:  # only once every image has been read: a failed load leaves nothing beside the data
+        record_split()
     task = "multi-label" if multi_label else ("binary" if len(classes) == 2 else "multi-class")
     counts = {split: len(by_split[split]) for split in SPLITS}
     info = DatasetInfo(
@@ -187,26 +190,30 @@ def _read_csv(csv_path: Path) -> tuple[list[_Sample], bool]:
     return [sample for _, sample in rows], multi_label
 
 
-def _with_split(samples: list[_Sample], split_file: Path, seed: int) -> list[_Sample]:
-    """Samples with the split recorded for them, or with a new seeded split that is then recorded."""
+def _with_split(samples: list[_Sample], split_file: Path, seed: int):
+    """(samples with their split, None) where a split is recorded for them, or (samples with a new seeded split, a
+    function that records it), to be called once the images have loaded."""
     current = {s.key: "|".join(s.labels) for s in samples}
     cached = _cache_location(split_file)
     outdated = [existing for existing in (split_file, cached) if existing.is_file()]
     for existing in outdated:
         recorded = _read_split_file(existing)
         if {key: label for key, (label, _) in recorded.items()} == current:
-            return [replace(s, split=recorded[s.key][1]) for s in samples]
+            return [replace(s, split=recorded[s.key][1]) for s in samples], None
     if outdated:
         warnings.warn(f"{outdated[0]} lists other files or labels than the data now holds; making a new split")
     splits = assign_splits([s.labels[0] if s.labels else "" for s in samples], [s.key for s in samples], seed)
     samples = [replace(s, split=split) for s, split in zip(samples, splits)]
     rows = [(s.key, current[s.key], s.split) for s in sorted(samples, key=lambda s: s.key)]
-    try:
-        _write_csv_atomically(split_file, rows)
-    except OSError:
-        _write_csv_atomically(cached, rows)
-        warnings.warn(f"cannot write {split_file}; saved the split to {cached} instead")
-    return samples
+
+    def record() -> None:
+        try:
+            _write_csv_atomically(split_file, rows)
+        except OSError:
+            _write_csv_atomically(cached, rows)
+            warnings.warn(f"cannot write {split_file}; saved the split to {cached} instead")
+
+    return samples, record
 
 
 def assign_splits(strata: list[str], keys: list[str], seed: int) -> list[str]:
