@@ -25,6 +25,8 @@ def test_each_kind_of_data_goes_to_its_default_task_and_a_named_one_is_checked()
     assert task_for(_info("image", "multi-class"), "synthesis").name == "synthesis"
     with pytest.raises(MeddlError, match="the synthesis task cannot learn from it"):
         task_for(_info("ecg", "multi-class"), "synthesis")
+    with pytest.raises(MeddlError, match="no task learns from image data with task type regression"):
+        task_for(_info("image", "regression"))  # another family's images are not the classifier's to take
     with pytest.raises(MeddlError, match="unknown task 'nope'"):
         get_task("nope")
 

@@ -19,8 +19,9 @@ from meddl.evaluate.results import RunResult
 def check_compatible(module, data: ImageSplits) -> None:
     """Refuse to evaluate a model on data of another shape or label set, naming the difference."""
     hp = module.hparams
-    if not isinstance(data, ImageSplits):
-        raise DataError(f"{data.info.name} holds {data.info.kind} data; the checkpoint is an image classifier")
+    if not isinstance(data, ImageSplits) or data.info.task != hp.task:
+        raise DataError(f"{data.info.name} holds {data.info.kind} data ({data.info.task}); the checkpoint is an "
+                        f"image classifier ({hp.task})")
     if data.info.n_channels != hp.in_channels:
         raise DataError(f"{data.info.name} has {data.info.n_channels} channel(s); the model expects {hp.in_channels}")
     if list(data.info.labels) != list(hp.labels):

@@ -12,6 +12,7 @@ from meddl.errors import DataError
 from meddl.tasks.base import DataRequest, FitPlan, PlanContext, RunContext, SupervisedTask
 from meddl.training.config import TrainConfig
 
+CLASSIFICATION_TASKS = ("binary", "multi-class", "multi-label", "ordinal")  # as meddl.tasks.image.outputs.TASKS
 RUN_OUTPUTS = ("checkpoints", "logs", "figures", "report.html", "metrics.json", "predictions_test.csv",
                "manifest.json")
 
@@ -26,7 +27,8 @@ class ImageTask(SupervisedTask):
                    "calibration", "roc", "ci")
 
     def accepts(self, info: DatasetInfo) -> bool:
-        return info.kind == "image"
+        # the classification task types only: another image family (say, regression) is not this task's data
+        return info.kind == "image" and info.task in CLASSIFICATION_TASKS
 
     def plan(self, config: TrainConfig, data: ImageSplits, context: PlanContext) -> FitPlan:
         from meddl.data.tensors import ImageTensorDataset, make_loader
