@@ -32,12 +32,17 @@ def test_png_grey_and_rgb_are_read_exactly(tmp_path):
     assert np.array_equal(read_image(tmp_path / "c.png"), rgb)
 
 
-def test_16bit_png_is_scaled_by_its_own_range(tmp_path):
-    Image.fromarray(np.array([[1000, 2000], [3000, 5000]], dtype=np.uint16)).save(tmp_path / "x.png")
-    image = read_image(tmp_path / "x.png")
-    # (v - 1000) / 4000 * 255 = 0, 63.75, 127.5, 255, rounded half to even
-    assert image.dtype == np.uint8
-    assert image[..., 0].tolist() == [[0, 64], [128, 255]]
+def test_16bit_images_are_scaled_by_their_bit_depth_not_their_own_range(tmp_path):
+    """The same pixels saved as an 8-bit and as a 16-bit PNG or TIFF (v * 257) are the same input: a 16-bit file is
+    not stretched to its own minimum and maximum (which made a dim radiograph look like a bright one)."""
+    grey = np.array([[0, 40], [90, 130]], dtype=np.uint8)
+    Image.fromarray(grey).save(tmp_path / "x8.png")
+    for suffix in ("png", "tif"):
+        Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / f"x16.{suffix}")
+        image = read_image(tmp_path / f"x16.{suffix}")
+        assert image.dtype == np.uint8 and np.array_equal(image, read_image(tmp_path / "x8.png"))
+    Image.fromarray(np.array([[1000, 65535]], dtype=np.uint16)).save(tmp_path / "y.png")
+    assert read_image(tmp_path / "y.png")[..., 0].tolist() == [[4, 255]]  # 1000 / 257 = 3.89
 
 
 def test_alpha_and_palette_images_are_converted(tmp_path):

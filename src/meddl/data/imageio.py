@@ -106,8 +106,30 @@ def _read_pillow(path: Path) -> np.ndarray:
         if mode in ("1", "LA", "La") or (mode in ("P", "PA") and _grey_palette(image)):
             return np.array(image.convert("L"))
         if mode.startswith("I") or mode == "F":  # 16/32-bit grey, e.g. 16-bit PNG radiographs
-            return to_uint8(np.array(image))
+            bits = _stored_bits(image)
+            if bits is None:  # 32-bit integers or floats: no stored range to scale by
+                return to_uint8(np.array(image))
+            return by_bit_depth(np.array(image), bits)
         return np.array(image.convert("RGB"))  # RGBA, P, PA, CMYK, YCbCr, ...
+
+
+def _stored_bits(image: Image.Image) -> int | None:
+    """The bit depth an integer grey image was stored with (16 for a 16-bit PNG or TIFF), or None."""
+    if image.mode.startswith("I;16"):
+        return 16
+    declared = image.tag_v2.get(258) if hasattr(image, "tag_v2") else None  # TIFF BitsPerSample
+    if isinstance(declared, tuple):
+        declared = declared[0]
+    if image.format == "PNG" and image.mode == "I":  # older Pillow opens 16-bit grey PNGs as 32-bit "I"
+        return 16
+    return int(declared) if declared in (8, 10, 12, 14, 16) else None
+
+
+def by_bit_depth(values: np.ndarray, bits: int) -> np.ndarray:
+    """Stored integers of `bits` bits to 0..255 by the range the format can hold, not the image's own: the same
+    pixels then give the same input whether saved as 8-bit or 16-bit (2^bits - 1 -> 255)."""
+    scale = 255.0 / (2**bits - 1)
+    return np.rint(np.clip(np.asarray(values, dtype=np.float64), 0, 2**bits - 1) * scale).astype(np.uint8)
 
 
 def _grey_palette(image: Image.Image) -> bool:
