@@ -98,7 +98,10 @@ def _has_dicom_marker(path: Path) -> bool:
 
 
 def _read_pillow(path: Path) -> np.ndarray:
+    from meddl.data.decode_budget import check_pixels
+
     with Image.open(path) as image:
+        check_pixels(*image.size, str(path))  # from the header: nothing is decoded yet
         image = ImageOps.exif_transpose(image)  # phone photos (dermatology) store rotation in EXIF
         mode = image.mode
         if mode in ("L", "RGB"):
@@ -141,9 +144,14 @@ def _read_dicom(path: Path) -> np.ndarray:
     import pydicom
     from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_windowing, pixel_array
 
-    ds = pydicom.dcmread(path, force=True)  # force: files without the 128-byte preamble are still DICOM
+    from meddl.data.decode_budget import check_deflated_dicom, check_dicom_frame
+
+    with open(path, "rb") as handle:
+        check_deflated_dicom(handle, str(path))
+        ds = pydicom.dcmread(handle, force=True)  # force: files without the 128-byte preamble are still DICOM
     if "PixelData" not in ds:
         raise DataError(f"{path}: not a DICOM image (no Pixel Data element)")
+    check_dicom_frame(ds, str(path))
     frames = int(ds.get("NumberOfFrames") or 1)
     # Only the middle frame is decoded: for a cine loop or a multi-frame volume it is the most representative.
     frame = pixel_array(ds, index=frames // 2) if frames > 1 else pixel_array(ds)

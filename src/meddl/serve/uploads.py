@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from meddl.data.decode_budget import MAX_PIXELS  # one pixel budget for every reader
 from meddl.errors import DataError
 
-MAX_PIXELS = 40_000_000  # e.g. 6300 x 6300: above full-field mammography, far below a bomb
 MIN_SIDE, MAX_SIDE = 8, 16_384
 PNG_SIGNATURE, JPEG_SIGNATURE = b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff"
 DICOM_NAMES = (".dcm", ".dicom")
@@ -105,7 +105,14 @@ def _header_size(data: bytes, kind: str, name: str, max_pixels: int) -> tuple[in
 def _dicom_header_size(data: bytes, name: str) -> tuple[int, int]:
     import pydicom
 
-    ds = pydicom.dcmread(io.BytesIO(data), force=True, defer_size=1024)
+    from meddl.data.decode_budget import check_deflated_dicom
+
+    stream = io.BytesIO(data)
+    try:
+        check_deflated_dicom(stream, name)
+    except DataError as error:
+        raise UploadError(422, "image_too_large", str(error)) from None
+    ds = pydicom.dcmread(stream, force=True, defer_size=1024)
     if "PixelData" not in ds:
         raise UploadError(422, "no_pixel_data", f"{name} is DICOM but holds no image (no Pixel Data element)")
     rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)

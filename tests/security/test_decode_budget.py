@@ -1,0 +1,64 @@
+"""A small file that would inflate to far more than its size is refused before it is decoded, by `meddl predict`'s
+reader and by the HTTP API's upload decoder alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import DeflatedExplicitVRLittleEndian, SecondaryCaptureImageStorage
+
+from meddl.data import decode_budget
+from meddl.data.imageio import read_image
+from meddl.errors import DataError
+from meddl.serve.uploads import UploadError, decode_upload
+
+
+def _deflated_dicom(path, rows: int, columns: int) -> bytes:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = "1.2.3.4"
+    ds.set_pixel_data(np.zeros((rows, columns), dtype=np.uint16), "MONOCHROME2", 16)
+    ds.save_as(path, enforce_file_format=True)
+    return path.read_bytes()
+
+
+@pytest.fixture
+def small_budget(monkeypatch):
+    monkeypatch.setattr(decode_budget, "MAX_INFLATED_BYTES", 4 << 20)
+
+
+def test_a_deflated_dicom_bomb_is_refused_before_pydicom_inflates_it(tmp_path, small_budget, monkeypatch):
+    data = _deflated_dicom(tmp_path / "bomb.dcm", 2048, 2048)  # 8 MB of pixels in a file of a few KB
+    assert len(data) < 100_000
+    real = pydicom.dcmread
+
+    def guarded(*args, **kwargs):
+        raise AssertionError("pydicom was asked to inflate the bomb")
+
+    monkeypatch.setattr(pydicom, "dcmread", guarded)
+    with pytest.raises(DataError, match="inflates to more than 4 MB.*refused before decoding"):
+        read_image(tmp_path / "bomb.dcm")
+    with pytest.raises(UploadError) as refused:
+        decode_upload(data, "bomb.dcm")
+    assert refused.value.status == 422 and "refused before decoding" in refused.value.detail
+    monkeypatch.setattr(pydicom, "dcmread", real)
+
+
+def test_a_deflated_dicom_within_the_budget_still_reads(tmp_path, small_budget):
+    data = _deflated_dicom(tmp_path / "small.dcm", 64, 64)
+    assert read_image(tmp_path / "small.dcm").shape == (64, 64, 1)
+    assert decode_upload(data, "small.dcm").pixels.shape == (64, 64, 1)
+
+
+def test_too_many_pixels_are_refused_from_the_header(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setattr(decode_budget, "MAX_PIXELS", 100 * 100)
+    Image.fromarray(np.zeros((200, 200), dtype=np.uint8)).save(tmp_path / "big.png")
+    with pytest.raises(DataError, match="200 x 200 = 40000 pixels; the limit is 10000"):
+        read_image(tmp_path / "big.png")
