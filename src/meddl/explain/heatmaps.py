@@ -139,14 +139,31 @@ def _grad_cam(net: nn.Module, model: str, task: str, x: torch.Tensor, targets: n
     cam = (GradCAMpp if plus else GradCAM)(scores, target_layers=f"net.{layer}", postprocessing=lambda m: m)
     step = 1 if plus else CHUNK
     maps = np.zeros((len(x), *x.shape[2:]), dtype=np.float32)
-    with torch.inference_mode(False), torch.enable_grad():
-        for cls in np.unique(targets):
-            members = np.flatnonzero(targets == cls)
-            for chunk in (members[start : start + step] for start in range(0, len(members), step)):
-                # An input that requires grad keeps the graph even if the caller froze the weights.
-                batch = x[torch.from_numpy(chunk).to(x.device)].detach().clone().requires_grad_(True)
-                maps[chunk] = cam(batch, class_idx=int(cls))[:, 0].detach().float().cpu().numpy()
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            for cls in np.unique(targets):
+                members = np.flatnonzero(targets == cls)
+                for chunk in (members[start : start + step] for start in range(0, len(members), step)):
+                    # An input that requires grad keeps the graph even if the caller froze the weights.
+                    batch = x[torch.from_numpy(chunk).to(x.device)].detach().clone().requires_grad_(True)
+                    maps[chunk] = cam(batch, class_idx=int(cls))[:, 0].detach().float().cpu().numpy()
+    finally:
+        _release(cam, scores)
     return maps
+
+
+def _release(cam, scores: nn.Module) -> None:
+    """Free the copy a Grad-CAM pass made. MONAI keeps the last activations and gradients, whose autograd graph
+    holds the hooks, which hold MONAI's wrapper, which holds the copied network: a cycle through C++ autograd
+    nodes that Python's garbage collector cannot see, so without this every explanation kept a network alive (the
+    server grew 2.4 MB a request)."""
+    hooks = cam.nn_module
+    hooks.activations.clear()
+    hooks.gradients.clear()
+    hooks.score = None
+    for module in scores.modules():
+        module._forward_hooks.clear()
+        module._backward_hooks.clear()
 
 
 def _occlusion(net: nn.Module, task: str, x: torch.Tensor, targets: np.ndarray) -> np.ndarray:
