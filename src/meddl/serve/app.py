@@ -205,5 +205,13 @@ def run_server(
               f"{app.state.api_key}", flush=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print("meddl: warning: plain HTTP on a non-loopback address; put a TLS proxy in front of it", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, limit_concurrency=64,
-                timeout_keep_alive=5)
+    uvicorn.run(app, **server_options(host, port))
+
+
+def server_options(host: str, port: int) -> dict:
+    """uvicorn's settings for meddl's server: slots, keep-alive, and connections that never send their headers
+    dropped after `HEADER_TIMEOUT_S` (see `meddl.serve.connections`)."""
+    from meddl.serve.connections import HeaderTimeoutProtocol
+
+    return {"host": host, "port": port, "log_level": "info", "server_header": False, "limit_concurrency": 64,
+            "timeout_keep_alive": 5, "http": HeaderTimeoutProtocol}
