@@ -16,3 +16,28 @@ class RunResult:
     checkpoint: Path
     report: Path | None
     output_dir: Path
+
+
+def run_record(data, module, split: str, scored: dict, val: dict, config: dict, checkpoint: Path,
+               best_epoch: int | None, history: list[dict] | None, extra: dict | None, **task_entries) -> dict:
+    """The layout metrics.json shares across tasks: what was scored (dataset, model, kind, task, labels), the split's
+    figures with their intervals (`scored`), the validation summary, the run (config, checkpoint, best epoch, epochs,
+    split sizes, history), then the task's own entries and what the caller adds (`extra`)."""
+    hp = module.hparams
+    return {
+        "dataset": data.info.name,
+        "model": hp.model,
+        "kind": hp.kind,
+        "task": data.info.task,
+        "labels": list(data.info.labels),
+        split: scored,
+        **({"val": val} if val else {}),
+        "config": config,
+        "checkpoint": str(checkpoint),
+        "best_epoch": best_epoch,
+        "epochs_run": len(history or []),
+        "split_sizes": {name: data.size(name) for name in data.split_names()},
+        **task_entries,
+        **(extra or {}),
+        "history": history or [],
+    }

@@ -14,7 +14,7 @@ from pathlib import Path
 from meddl.atomic import write_json_atomic
 from meddl.data.types import TextSplits
 from meddl.errors import DataError
-from meddl.evaluate.results import RunResult
+from meddl.evaluate.results import RunResult, run_record
 
 SAMPLE_PROMPTS = 3
 SAMPLE_TOKENS = 40
@@ -83,23 +83,9 @@ def evaluate_language_model(
         val_ce, _ = module.cross_entropy(split_loader(module, data, "val"))
         val = {"perplexity": math.exp(val_ce), "cross_entropy": val_ce}
     samples = generated_samples(module, data.texts[split], seed)
-    payload = {
-        "dataset": data.info.name,
-        "model": hp.model,
-        "kind": hp.kind,
-        "task": data.info.task,
-        "labels": list(data.info.labels),
-        split: {**metrics, "ci": {}},
-        **({"val": val} if val else {}),
-        "config": config,
-        "checkpoint": str(checkpoint),
-        "best_epoch": best_epoch,
-        "epochs_run": len(history or []),
-        "split_sizes": {name: data.size(name) for name in data.split_names()},
-        **({"samples": [{"prompt": p, "text": t} for p, t in samples]} if samples else {}),
-        **(extra or {}),
-        "history": history or [],
-    }
+    generated = {"samples": [{"prompt": p, "text": t} for p, t in samples]} if samples else {}
+    payload = run_record(data, module, split, {**metrics, "ci": {}}, val, config, checkpoint, best_epoch, history,
+                         extra, **generated)
     output_dir.mkdir(parents=True, exist_ok=True)
     report = write_language_model_report(output_dir, LanguageModelReport(
         title=f"{data.info.name} · {hp.model}", dataset=data.info.name, model=hp.model, split=split,

@@ -18,7 +18,7 @@ import numpy as np
 from meddl.atomic import write_json_atomic, write_text_atomic
 from meddl.data.types import SignalSplits, TextSplits
 from meddl.errors import DataError
-from meddl.evaluate.results import RunResult
+from meddl.evaluate.results import RunResult, run_record
 
 
 def check_compatible(module, data: SignalSplits | TextSplits) -> None:
@@ -122,23 +122,9 @@ def evaluate_sequences(
         raise DataError(f"{data.info.name}: no split {split!r}; expected one of {sorted(data.split_names())}")
     hp = module.hparams
     metrics, intervals, predictions, val = _classifier_metrics(module, data, split, n_bootstrap, seed)
-    payload = {
-        "dataset": data.info.name,
-        "model": hp.model,
-        "kind": hp.kind,
-        "task": data.info.task,
-        "labels": list(data.info.labels),
-        split: {**metrics, "ci": intervals},
-        **({"val": val} if val else {}),
-        "config": config,
-        "checkpoint": str(checkpoint),
-        "best_epoch": best_epoch,
-        "epochs_run": len(history or []),
-        "split_sizes": {name: data.size(name) for name in data.split_names()},
-        **({"rhythm_gate": hp.rhythm_gate} if hp.get("rhythm_gate") else {}),
-        **(extra or {}),
-        "history": history or [],
-    }
+    gate = {"rhythm_gate": hp.rhythm_gate} if hp.get("rhythm_gate") else {}
+    payload = run_record(data, module, split, {**metrics, "ci": intervals}, val, config, checkpoint, best_epoch,
+                         history, extra, **gate)
     output_dir.mkdir(parents=True, exist_ok=True)
     report = write_sequence_report(output_dir, SequenceReport(
         title=f"{data.info.name} · {hp.model}", dataset=data.info.name, kind=hp.kind, model=hp.model,
