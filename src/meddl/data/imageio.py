@@ -131,8 +131,14 @@ def _stored_bits(image: Image.Image) -> int | None:
 def by_bit_depth(values: np.ndarray, bits: int) -> np.ndarray:
     """Stored integers of `bits` bits to 0..255 by the range the format can hold, not the image's own: the same
     pixels then give the same input whether saved as 8-bit or 16-bit (2^bits - 1 -> 255)."""
-    scale = 255.0 / (2**bits - 1)
-    return np.rint(np.clip(np.asarray(values, dtype=np.float64), 0, 2**bits - 1) * scale).astype(np.uint8)
+    top = 2**bits - 1
+    values = np.asarray(values)
+    out = np.empty(values.shape, dtype=np.uint8)
+    rows = max(1, (1 << 22) // max(1, values[0].size))  # a few MB of integer temporaries at a time, not 8 bytes a pixel
+    for start in range(0, len(values), rows):
+        chunk = np.clip(values[start:start + rows], 0, top).astype(np.uint32)
+        out[start:start + rows] = (chunk * 255 + top // 2) // top  # round(v * 255 / top), in integers
+    return out
 
 
 def _grey_palette(image: Image.Image) -> bool:
