@@ -83,6 +83,21 @@ def test_openapi_schema_lists_the_endpoints_and_the_key(client):
     assert client.get("/docs").status_code == 404  # Swagger UI would load scripts from a CDN
 
 
+def test_openapi_schema_describes_the_error_responses_as_sent(client, image):
+    """The schema documents the statuses the API really answers with, each with the {error, detail} body it sends."""
+    schema = client.get("/openapi.json").json()
+    ref = "#/components/schemas/ErrorBody"
+    assert set(schema["components"]["schemas"]["ErrorBody"]["required"]) == {"error", "detail"}
+    documented = {(path, method): operation["responses"] for path, item in schema["paths"].items()
+                  for method, operation in item.items()}
+    assert documented[("/v1/model", "get")]["401"]["content"]["application/json"]["schema"]["$ref"] == ref
+    for path in ("/v1/predict", "/v1/explain"):
+        for status in ("401", "413", "415", "422"):
+            assert documented[(path, "post")][status]["content"]["application/json"]["schema"]["$ref"] == ref
+    body = assert_json_error(upload(client, b"", path="/v1/predict"), 422)
+    assert set(body) == {"error", "detail"}
+
+
 def test_model_card_has_dataset_labels_metrics_with_cis_and_the_model_id(client, tmp_path_factory):
     card = client.get("/v1/model", headers=AUTH).json()
     checkpoint = trained_checkpoint(tmp_path_factory)

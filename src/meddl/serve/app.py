@@ -57,6 +57,21 @@ class PredictResponse(BaseModel):
     input: dict
 
 
+class ErrorBody(BaseModel):
+    """Every error the API sends: a short machine code and a sentence for a person."""
+
+    error: str
+    detail: str
+
+
+def _errors(*statuses: int) -> dict:
+    """OpenAPI response entries for these error statuses, all with the `ErrorBody` the handlers really send."""
+    meaning = {401: "missing or wrong X-API-Key header", 413: "request body over the upload limit",
+               415: "not a PNG, JPEG or DICOM image", 422: "an image or a parameter that cannot be used (the detail "
+               "says which: empty, corrupt, too large, no pixel data, unknown class or method)"}
+    return {status: {"model": ErrorBody, "description": meaning[status]} for status in statuses}
+
+
 def error(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
@@ -114,11 +129,11 @@ def create_app(
 
     v1 = APIRouter(prefix="/v1", dependencies=[Security(require_key)])
 
-    @v1.get("/model")
+    @v1.get("/model", responses=_errors(401))
     def model_card() -> dict:
         return served.card()
 
-    @v1.post("/predict", response_model=PredictResponse)
+    @v1.post("/predict", response_model=PredictResponse, responses=_errors(401, 413, 415, 422))
     def predict(file: UploadFile = File(..., description="PNG, JPEG or DICOM image")) -> dict:
         decoded = decode_upload(file.file.read(), file.filename or "", max_pixels)
         outcome = served.predict(served.prepare(decoded.pixels))
@@ -127,7 +142,8 @@ def create_app(
                 "threshold": served.metadata.get("decision_threshold", 0.5), "task": served.metadata["task"],
                 "input": {"format": decoded.format, "width": width, "height": height, "channels": channels}}
 
-    @v1.post("/explain", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+    @v1.post("/explain", response_class=Response,
+             responses={200: {"content": {"image/png": {}}}, **_errors(401, 413, 415, 422)})
     def explain(
         file: UploadFile = File(..., description="PNG, JPEG or DICOM image"),
         method: str | None = Query(None, description="gradcam (default for a checkpoint) or occlusion"),
