@@ -225,9 +225,11 @@ def run_server(
 
 
 def server_options(host: str, port: int) -> dict:
-    """uvicorn's settings for meddl's server: slots, keep-alive, and connections that never send their headers
-    dropped after `HEADER_TIMEOUT_S` (see `meddl.serve.connections`)."""
+    """uvicorn's settings for meddl's server: connections, keep-alive, and connections that never send their
+    headers dropped after `HEADER_TIMEOUT_S` (see `meddl.serve.connections`). 512 connections: an idle one costs a
+    few KB, and memory is bounded where it is spent (decoding slots, `meddl.serve.uploads.DECODE_SLOTS`); at 64,
+    64 silent sockets answered everyone 503 until the header timeout dropped them."""
     from meddl.serve.connections import HeaderTimeoutProtocol
 
-    return {"host": host, "port": port, "log_level": "info", "server_header": False, "limit_concurrency": 64,
+    return {"host": host, "port": port, "log_level": "info", "server_header": False, "limit_concurrency": 512,
             "timeout_keep_alive": 5, "http": HeaderTimeoutProtocol}
