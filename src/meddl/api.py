@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meddl.errors import MeddlError
+from meddl.errors import ConfigError, MeddlError
 # re-exported for the CLI's argument choices; plain tuples and functions, they load no torch
 from meddl.explain import METHODS as EXPLAIN_METHODS  # noqa: F401
 from meddl.multiseed import parse_seeds  # noqa: F401
@@ -182,8 +182,14 @@ def evaluate(
     task, module = load_model(checkpoint)
     request = task.data_request(module)
     name = dataset or request.dataset
-    data = load_dataset(name, size=request.size, data_dir=data_dir if data_dir is not None else request.data_dir,
-                        seed=request.seed, options=request.options)
+    try:
+        data = load_dataset(name, size=request.size, data_dir=data_dir if data_dir is not None else request.data_dir,
+                            seed=request.seed, options=request.options)
+    except ConfigError as error:  # the loader options the model was trained with do not fit the other dataset
+        if name == request.dataset:
+            raise
+        raise ConfigError(f"{name} cannot be read the way {checkpoint} was trained on {request.dataset} "
+                          f"({error})") from None
     _check_same_data(checkpoint, data, name, request.dataset, force)
     task.check_data(module, data)
     if output_dir is None:

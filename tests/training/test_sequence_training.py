@@ -17,7 +17,7 @@ import meddl
 import meddl.api
 from meddl.cli import main
 from meddl.data.tokenizer import Tokenizer
-from meddl.errors import MeddlError
+from meddl.errors import ConfigError, MeddlError
 from meddl.tasks import load_model, task_for
 from meddl.tasks.runner import train_on
 from meddl.training.config import make_config
@@ -192,3 +192,6 @@ def test_a_users_wfdb_folder_and_rct_folder_train_by_path(shared_data, tmp_path)
     text = meddl.train(str(rct), tmp_path / "text", data_options={"max_tokens": 32}, **FAST).metrics
     assert text["kind"] == "text" and text["model"] == "bilstm-attention"
     assert text["split_sizes"]["test"] == text["test"]["n"] == sum(len(e["CONTEXTS"]) for _, e in items[140:170])
+    # a text model on the ECG folder: the options it was trained with do not fit; one line says so
+    with pytest.raises(ConfigError, match="cannot be read the way .* was trained on"):
+        meddl.api.evaluate(text["checkpoint"], tmp_path / "cross", dataset=str(records))
