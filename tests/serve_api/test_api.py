@@ -186,6 +186,14 @@ def test_explain_for_a_named_class_and_refuses_unknown_ones(client, image):
                                  "invalid_target")
         assert len(body["detail"]) < 300
     assert_json_error(upload(client, png_bytes(image), path="/v1/explain", method="lime"), 422, "invalid_request")
+    assert_json_error(upload(client, png_bytes(image), path="/v1/explain", method=""), 422, "invalid_request")
+
+
+def test_a_mistyped_query_parameter_is_refused_not_ignored(client, image):
+    body = assert_json_error(upload(client, png_bytes(image), path="/v1/explain", methdo="occlusion"), 422,
+                             "invalid_request")
+    assert "'methdo'" in body["detail"] and "method, target" in body["detail"]
+    assert_json_error(upload(client, png_bytes(image), threshold="0.2"), 422, "invalid_request")
 
 
 def test_a_bare_onnx_file_explains_by_occlusion_through_onnx_runtime(tmp_path_factory, image):

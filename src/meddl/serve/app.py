@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, File, Query, Security, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, Security, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
@@ -38,7 +38,7 @@ from meddl.serve.security import (
     resolve_api_key,
 )
 from meddl.serve.service import ServedModel, load_served_model
-from meddl.serve.uploads import MAX_PIXELS, UploadError, decode_upload
+from meddl.serve.uploads import MAX_PIXELS, UploadError, read_upload
 
 DEFAULT_MAX_UPLOAD_MB = 20
 OVERLAY_SIZE = 224
@@ -66,10 +66,17 @@ class ErrorBody(BaseModel):
 
 def _errors(*statuses: int) -> dict:
     """OpenAPI response entries for these error statuses, all with the `ErrorBody` the handlers really send."""
-    meaning = {401: "missing or wrong X-API-Key header", 413: "request body over the upload limit",
+    meaning = {400: "a request body that is not valid multipart form data", 401: "missing or wrong X-API-Key header", 413: "request body over the upload limit",
                415: "not a PNG, JPEG or DICOM image", 422: "an image or a parameter that cannot be used (the detail "
-               "says which: empty, corrupt, too large, no pixel data, unknown class or method)"}
+               "says which: empty, corrupt, too large, no pixel data, unknown class, method or query parameter)"}
     return {status: {"model": ErrorBody, "description": meaning[status]} for status in statuses}
+
+
+# The multipart `file` part's media types, stated in the schema so that a client (or a schema fuzzer) knows an
+# upload must be an image of these types, not any bytes.
+UPLOAD_MEDIA_TYPES = "image/png, image/jpeg, application/dicom"
+_UPLOAD_ENCODING = {"requestBody": {"content": {"multipart/form-data": {
+    "encoding": {"file": {"contentType": UPLOAD_MEDIA_TYPES}}}}}}
 
 
 def error(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
@@ -129,32 +136,35 @@ def create_app(
 
     v1 = APIRouter(prefix="/v1", dependencies=[Security(require_key)])
 
-    @v1.get("/model", responses=_errors(401))
+    @v1.get("/model", responses=_errors(401, 422), dependencies=[_query_only()])
     def model_card() -> dict:
         return served.card()
 
-    @v1.post("/predict", response_model=PredictResponse, responses=_errors(401, 413, 415, 422))
+    @v1.post("/predict", response_model=PredictResponse, responses=_errors(400, 401, 413, 415, 422),
+             openapi_extra=_UPLOAD_ENCODING, dependencies=[_query_only()])
     def predict(file: UploadFile = File(..., description="PNG, JPEG or DICOM image")) -> dict:
-        decoded = decode_upload(file.file.read(), file.filename or "", max_pixels)
-        outcome = served.predict(served.prepare(decoded.pixels))
-        height, width, channels = decoded.pixels.shape
+        decoded = read_upload(file.file, file.filename or "", max_pixels, served.prepare)
+        outcome = served.predict(decoded.pixels)
         return {"label": outcome.label, "probabilities": outcome.probabilities, "model_id": served.model_id,
                 "threshold": served.metadata.get("decision_threshold", 0.5), "task": served.metadata["task"],
-                "input": {"format": decoded.format, "width": width, "height": height, "channels": channels}}
+                "input": {"format": decoded.format, "width": decoded.width, "height": decoded.height,
+                          "channels": decoded.channels}}
 
     @v1.post("/explain", response_class=Response,
-             responses={200: {"content": {"image/png": {}}}, **_errors(401, 413, 415, 422)})
+             responses={200: {"content": {"image/png": {}}}, **_errors(400, 401, 413, 415, 422)},
+             openapi_extra=_UPLOAD_ENCODING, dependencies=[_query_only("method", "target")])
     def explain(
         file: UploadFile = File(..., description="PNG, JPEG or DICOM image"),
-        method: str | None = Query(None, description="gradcam (default for a checkpoint) or occlusion"),
-        target: str | None = Query(None, description="class name or index (default: the predicted class)"),
+        method: str | None = Query(None, description=f"explanation method (default {served.explain_methods[0]})",
+                                   json_schema_extra={"enum": list(served.explain_methods)}),
+        target: str | None = Query(None, description="class name or index (default: the predicted class)",
+                                   json_schema_extra={"enum": _target_names(served)}),
     ) -> Response:
         from meddl.explain import overlay_png
 
-        decoded = decode_upload(file.file.read(), file.filename or "", max_pixels)
-        image = served.prepare(decoded.pixels)
+        image = read_upload(file.file, file.filename or "", max_pixels, served.prepare).pixels
         index = _target_index(target, served) if target is not None else served.predict(image).index
-        chosen = method or served.explain_methods[0]
+        chosen = served.explain_methods[0] if method is None else method
         heatmap = served.explain(image, chosen, index)
         name = served.metadata["labels"][index]
         return Response(overlay_png(image, heatmap, size=OVERLAY_SIZE), media_type="image/png",
@@ -163,6 +173,24 @@ def create_app(
 
     app.include_router(v1)
     return app
+
+
+def _query_only(*known: str):
+    """A dependency refusing query parameters the endpoint does not have: `?methdo=occlusion` must not silently
+    mean the default method."""
+    def check(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - set(known))
+        if unknown:
+            expected = f"expected {', '.join(known)}" if known else "this endpoint takes none"
+            raise UploadError(422, "invalid_request", f"unknown query parameter {unknown[0][:40]!r}; {expected}")
+
+    return Depends(check)
+
+
+def _target_names(served: ServedModel) -> list[str]:
+    """What `?target=` accepts: each class name, and each class index in ASCII digits."""
+    labels = [str(label) for label in served.metadata["labels"]]
+    return labels + [str(index) for index in range(len(labels)) if str(index) not in labels]
 
 
 def _target_index(target: str, served: ServedModel) -> int:
