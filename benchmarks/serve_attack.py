@@ -1,5 +1,5 @@
 """The server under hostile input: a deflated-DICOM bomb, 8 parallel 40-megapixel 16-bit PNGs, 100 Grad-CAM calls
-and 200 half-open sockets against one `meddl serve` on 127.0.0.1, with the server's resident memory (sampled every
+(then 200 more, to tell warm-up from a leak) and 200 half-open sockets against one `meddl serve` on 127.0.0.1, with the server's resident memory (sampled every
 50 ms, and its peak), the 5xx answers and /healthz latency during each attack.
 
 Bounded and loopback only: every attack has a fixed count, every wait a deadline, and the server is stopped at the
@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                  lambda: post_all(url, key, [(f"{i}.png", png) for i in range(8)], "/v1/predict", 8)),
                 ("100 Grad-CAM calls", lambda: post_all(url, key, [(f"{i}.png", small) for i in range(100)],
                                                         "/v1/explain?method=gradcam", 1)),
+                # the first calls warm the allocator and autograd up; a leak shows as growth past them
+                ("200 more Grad-CAM calls", lambda: post_all(url, key, [(f"{i}.png", small) for i in range(200)],
+                                                             "/v1/explain?method=gradcam", 1)),
                 (f"{HALF_OPEN} half-open sockets held {HOLD_S:g} s", lambda: half_open(url)),
             )
             for name, attack in attacks:

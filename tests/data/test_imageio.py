@@ -98,6 +98,15 @@ def test_dicom_signed_ct_with_several_windows_uses_the_first(tmp_path):
     assert read_image(path)[..., 0].tolist() == [[0, 102], [128, 255]]
 
 
+def test_an_8_bit_dicom_reads_as_the_same_pixels_in_a_png(tmp_path):
+    """Same pixels, same input: an 8-bit windowless DICOM is not stretched to its own range (a PNG is not)."""
+    pixels = np.random.default_rng(0).integers(40, 200, size=(16, 16), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "x.png")
+    dicom = write_dicom(tmp_path / "x.dcm", pixels, bits=8)
+    assert np.array_equal(read_image(dicom), read_image(tmp_path / "x.png"))
+    assert read_image(dicom)[..., 0].min() == 40
+
+
 def test_dicom_without_window_is_min_max_and_monochrome1_is_inverted(tmp_path):
     stored = np.array([[0, 51], [204, 255]], dtype=np.uint16)
     plain = write_dicom(tmp_path / "m2.dcm", stored + 1000)

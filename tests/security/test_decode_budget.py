@@ -93,3 +93,41 @@ def test_the_server_decodes_at_most_its_slots_at_once(monkeypatch):
     [thread.start() for thread in threads]
     [thread.join() for thread in threads]
     assert peak[0] == uploads.DECODE_SLOTS
+
+
+def test_an_upload_is_read_and_prepared_inside_its_decoding_slot():
+    """From reading the spooled body to the resize to the model's input, the full-size image exists only inside
+    a slot: 8 parallel uploads never hold more than DECODE_SLOTS bodies or full-size images at once."""
+    import io
+    import threading
+    import time
+
+    from PIL import Image
+
+    from meddl.serve import uploads
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((64, 64), dtype=np.uint8)).save(buffer, format="PNG")
+    alive, peak, lock = [0], [0], threading.Lock()
+
+    class Body(io.BytesIO):
+        def read(self, *args):  # the body comes into memory: a full-size image's life begins
+            with lock:
+                alive[0] += 1
+                peak[0] = max(peak[0], alive[0])
+            return super().read(*args)
+
+    def prepare(pixels):  # the resize: only the small image leaves the slot
+        time.sleep(0.05)
+        with lock:
+            alive[0] -= 1
+        return pixels[:8, :8]
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(uploads.read_upload(Body(buffer.getvalue()), "x.png",
+                                                                                  prepare=prepare)))
+               for _ in range(8)]
+    [thread.start() for thread in threads]
+    [thread.join() for thread in threads]
+    assert peak[0] == uploads.DECODE_SLOTS
+    assert [(r.width, r.height, r.channels, r.pixels.shape) for r in results] == [(64, 64, 1, (8, 8, 1))] * 8

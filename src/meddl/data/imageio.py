@@ -1,9 +1,12 @@
 """Reading one medical image file into a uint8 (H, W, C) array, whatever its format.
 
 Every format ends in the same place (8-bit, C = 1 or 3) so that a folder mixing PNG, DICOM and NIfTI trains like
-MedMNIST. Intensities are mapped to 8 bits the way a viewer would show them: DICOM through its rescale and window,
-everything with more than 8 bits by its own range. Any file that cannot be read raises `DataError` naming it, so
-one bad file among thousands is easy to find.
+MedMNIST. Intensities are mapped to 8 bits so that the same pixels give the same input in any format: 8-bit values
+as they are (PNG, JPEG, 8-bit DICOM alike); PNG and TIFF of more bits by the range of their bit depth (65535 ->
+255, so a 16-bit copy of an 8-bit image reads the same); DICOM through its rescale and window where it has one, a
+windowless DICOM of more than 8 bits and NIfTI by their own range (their declared depth says little about the
+values used). Any file that cannot be read raises `DataError` naming it, so one bad file among thousands is easy
+to find.
 """
 
 from __future__ import annotations
@@ -173,7 +176,11 @@ def _read_dicom(path: Path) -> np.ndarray:
         # LINEAR_EXACT and SIGMOID windows alike.
         low, high = apply_windowing(np.array([-np.inf, np.inf]), ds)
         image = np.rint((windowed - low) * (255.0 / (high - low))).clip(0, 255).astype(np.uint8)
+    elif int(ds.get("BitsStored") or 16) <= 8 and frame.min() >= 0:
+        image = frame.astype(np.uint8)  # 8-bit stored values as they are: the same pixels as an 8-bit PNG
     else:
+        # Wider values without a window: by their own range, as DICOM viewers show them. Their declared depth is no
+        # guide: pydicom's CT_small stores 128..2191 in 16 signed bits, 9 grey levels if scaled by bit depth.
         image = to_uint8(values)
     return 255 - image if photometric == "MONOCHROME1" else image  # MONOCHROME1 shows high values dark
 
