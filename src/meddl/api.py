@@ -71,7 +71,7 @@ def train(
     `manifest.json` (versions, config, data checksums, machine, commit, times) beside `metrics.json`.
     """
     from meddl.data import load_dataset
-    from meddl.data.registry import dataset_defaults, preview
+    from meddl.data.registry import preview
     from meddl.manifest import utc_now
     from meddl.tasks import task_for
     from meddl.tasks.runner import train_on
@@ -89,11 +89,8 @@ def train(
                     task=task, **options)
         return _seeds_result(Path(output_dir))
     start, started = time.perf_counter(), utc_now()
-    info = preview(dataset)
-    chosen = task_for(info, task)
-    # the dataset's own preset and model are those of the task that learns from it by default
-    default_preset, default_model = dataset_defaults(dataset) if chosen is task_for(info) else (None, None)
-    config = chosen.make_config(dataset, preset=preset or default_preset, model=model or default_model, **options)
+    chosen = task_for(preview(dataset), task)
+    config = train_config(dataset, model=model, preset=preset, task=task, **options)
     output = Path(output_dir)
     if resume and not (output / "checkpoints" / "last.ckpt").is_file():
         raise MeddlError(f"--resume: no {output / 'checkpoints' / 'last.ckpt'} to continue from; start without "
@@ -109,6 +106,20 @@ def train(
         return None
     _write_manifest(config, data, dataset, data_dir, started, run)
     return run
+
+
+def train_config(dataset: str, model: str | None = None, preset: str | None = None, task: str | None = None,
+                 **options):
+    """The typed configuration `train` runs with for these arguments (what `meddl train --print-config` prints):
+    the task's config with the dataset's own preset and model unless named, the preset's values unless given."""
+    from meddl.data.registry import dataset_defaults, preview
+    from meddl.tasks import task_for
+
+    info = preview(dataset)
+    chosen = task_for(info, task)
+    # the dataset's own preset and model are those of the task that learns from it by default
+    default_preset, default_model = dataset_defaults(dataset) if chosen is task_for(info) else (None, None)
+    return chosen.make_config(dataset, preset=preset or default_preset, model=model or default_model, **options)
 
 
 def _write_manifest(config, data, dataset: str, data_dir, started: str, run) -> None:
@@ -161,7 +172,7 @@ def evaluate(
     output_dir: str | Path | None = None,
     dataset: str | None = None,
     data_dir: str | Path | None = None,
-    split: str = "test",
+    split: str | None = None,
     n_bootstrap: int = 1000,
     force: bool = False,
     seed: int = 0,
@@ -170,21 +181,28 @@ def evaluate(
     """Evaluate a checkpoint on a split of its dataset (or another with the same labels); write metrics.json and the
     report into `output_dir` (default: RUN/evaluate-SPLIT beside the checkpoints; RUN/evaluation for a GAN).
 
+    `split` defaults to "test" on the dataset the model was trained on and to "all" on another one: an external
+    test set is scored whole, every image, and a user's folder is neither split nor written to.
+
     Works for every kind of meddl checkpoint: image, ECG and text classifiers, language models (perplexity) and GAN
     generators (FID, precision/recall, memorisation, TSTR; `options` are those of
     `meddl.tasks.synthesis.evaluation.evaluate_generator`). On the dataset it was trained on, the data must still be
     what it was then (same fingerprint, see `meddl.manifest`): a changed file is refused unless `force`.
     """
     from meddl.data import load_dataset
+    from meddl.data.types import WHOLE_SPLIT
     from meddl.tasks import RunContext, load_model
 
     start = time.perf_counter()
     task, module = load_model(checkpoint)
     request = task.data_request(module)
     name = dataset or request.dataset
+    external = not _same_dataset(name, request.dataset)
+    split = split or (WHOLE_SPLIT if external else "test")
     try:
         data = load_dataset(name, size=request.size, data_dir=data_dir if data_dir is not None else request.data_dir,
-                            seed=request.seed, options=request.options)
+                            seed=request.seed, options=request.options, whole=split == WHOLE_SPLIT,
+                            record_split=False)
     except ConfigError as error:  # the loader options the model was trained with do not fit the other dataset
         if name == request.dataset:
             raise
@@ -199,6 +217,15 @@ def evaluate(
     return task.evaluate(module, data, Path(output_dir), RunContext(
         checkpoint=Path(checkpoint), config=config, split=split, started_at=start, n_bootstrap=n_bootstrap,
         seed=seed, options=options))
+
+
+def _same_dataset(name: str, trained_on: str) -> bool:
+    """Whether `name` is the dataset a model was trained on: the same registered name, or the same folder/CSV."""
+    from meddl.data.registry import is_user_dataset
+
+    if is_user_dataset(name) and is_user_dataset(trained_on):
+        return Path(name).expanduser().resolve() == Path(trained_on).expanduser().resolve()
+    return name.lower() == trained_on.lower()
 
 
 def _check_same_data(checkpoint, data, name: str, trained_on: str, force: bool) -> None:

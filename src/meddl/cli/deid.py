@@ -12,7 +12,8 @@ from meddl.cli.common import Subparsers
 def cmd_deid(args: argparse.Namespace) -> None:
     from meddl.api import deid
 
-    result = deid(args.input_dir, args.output_dir, shift_dates=args.shift_dates, key=args.key)
+    result = deid(args.input_dir, args.output_dir, shift_dates=args.shift_dates, key=args.key,
+                  progress=not args.quiet)
     for line in result.warnings():
         print(f"meddl: {line}", file=sys.stderr)
     print(result.summary())

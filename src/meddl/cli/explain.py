@@ -12,7 +12,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
     from meddl.api import explain
 
     results = explain(args.checkpoint, args.inputs, method=args.method, output_dir=args.output_dir,
-                      target=args.target)
+                      target=args.target, progress=not args.quiet)
     print(f"explained {len(results)} image(s) with {args.method}")
     print(f"overlays: {args.output_dir}")
     print(f"summary:  {args.output_dir / 'explanations.csv'}")

@@ -19,7 +19,7 @@ def cmd_gan_train(args: argparse.Namespace) -> None:
     if args.unconditional:
         options["conditional"] = False
     result = synthesize(args.dataset, output_dir, data_dir=args.data_dir, resume=args.resume,
-                        overwrite=args.overwrite, **options)
+                        overwrite=args.overwrite, progress=not args.quiet, **options)
     collapse = result.metrics["collapse"]
     if collapse:
         print(f"meddl: warning: collapse detected ({len(collapse['events'])} warning(s))"
@@ -47,7 +47,8 @@ def cmd_gan_evaluate(args: argparse.Namespace) -> None:
         options["classifier_epochs"] = args.epochs
     result = evaluate(args.checkpoint, args.output_dir, data_dir=args.data_dir, seed=args.seed, n=args.n,
                       classifier_checkpoint=args.classifier, inception_weights=args.inception_weights,
-                      tstr=not args.no_tstr, augmentation=not args.no_augmentation, **options)
+                      tstr=not args.no_tstr, augmentation=not args.no_augmentation, progress=not args.quiet,
+                      **options)
     print(synthesis_summary(result.metrics))
     print(f"metrics: {result.output_dir / 'metrics.json'}")
     if result.report:

@@ -8,37 +8,37 @@ from pathlib import Path
 from meddl.cli.common import Subparsers, data_options, devices, print_result
 
 
+FLAGS = ("epochs", "batch_size", "lr", "size", "seed", "optimizer", "weight_decay", "patience", "precision",
+         "accelerator", "devices", "num_nodes", "num_workers", "bootstrap", "epsilon", "delta", "max_grad_norm",
+         "target_sensitivity", "logger", "tracking_uri")
+SWITCHES = {"no_augment": ("augment", False), "class_weights": ("class_weights", True),
+            "deterministic": ("deterministic", True), "dp": ("dp", True)}
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from meddl.api import train
+    from meddl.errors import ConfigError
 
-    output_dir = args.output_dir or Path("runs") / Path(args.dataset).stem
-    options = {
-        key: getattr(args, key)
-        for key in ("epochs", "batch_size", "lr", "size", "seed", "optimizer", "weight_decay", "patience",
-                    "precision", "accelerator", "devices", "num_nodes", "num_workers", "bootstrap", "epsilon",
-                    "delta", "max_grad_norm", "target_sensitivity")
-    }
-    if args.no_augment:
-        options["augment"] = False
-    if args.class_weights:
-        options["class_weights"] = True
-    if args.deterministic:
-        options["deterministic"] = True
-    if args.dp:
-        options["dp"] = True
-    if args.option:
-        options["data_options"] = data_options(args.option)
+    options = train_options(args)
+    dataset, model, preset = options.pop("dataset", None), options.pop("model", None), options.pop("preset", None)
+    if dataset is None:
+        raise ConfigError("meddl train: give a DATASET, or a --config file that names one (dataset: ...)")
+    if args.print_config:
+        from meddl.api import train_config
+        from meddl.training.config_file import config_yaml
+
+        print(config_yaml(train_config(dataset, model=model, preset=preset, **options)), end="")
+        return
     if args.seeds:
         from meddl.api import parse_seeds
 
         if args.seed is not None:
-            from meddl.errors import ConfigError
-
             raise ConfigError("--seed and --seeds exclude each other: give one seed, or a list with --seeds")
-        options.pop("seed")
+        options.pop("seed", None)  # a --config file's seed gives way to the list
         options["seeds"] = parse_seeds(args.seeds)
-    result = train(args.dataset, output_dir, model=args.model, data_dir=args.data_dir, preset=args.preset,
-                   resume=args.resume, overwrite=args.overwrite, **options)
+    output_dir = args.output_dir or Path("runs") / Path(dataset).stem
+    result = train(dataset, output_dir, model=model, data_dir=args.data_dir, preset=preset, resume=args.resume,
+                   overwrite=args.overwrite, progress=not args.quiet, **options)
     if result is None:  # a data-parallel worker process; rank 0 prints the result
         return
     if args.seeds:
@@ -47,6 +47,21 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"metrics: {result.output_dir / 'metrics.json'}")
     else:
         print_result(result)
+
+
+def train_options(args: argparse.Namespace) -> dict:
+    """The train options: those of the --config file, overridden by every flag given on the command line."""
+    from meddl.training.config import TrainConfig
+    from meddl.training.config_file import read_config
+
+    options = read_config(args.config, TrainConfig) if args.config else {}
+    given = {"dataset": args.dataset, "model": args.model, "preset": args.preset,
+             **{key: getattr(args, key) for key in FLAGS}}
+    options.update({key: value for key, value in given.items() if value is not None})
+    options.update(value for flag, value in SWITCHES.items() if getattr(args, flag))
+    if args.option:
+        options["data_options"] = {**options.get("data_options", {}), **data_options(args.option)}
+    return options
 
 
 def _print_seeds(summary: dict) -> None:
@@ -61,7 +76,13 @@ def register(commands: Subparsers) -> None:
     from meddl.api import PRESETS
 
     train = commands.add_parser("train", help="train, evaluate and report on a dataset")
-    train.add_argument("dataset", help="registered name (see `meddl datasets`), a folder of class sub-folders, or a CSV")
+    train.add_argument("dataset", nargs="?",
+                       help="registered name (see `meddl datasets`), a folder of class sub-folders, or a CSV "
+                       "(optional with a --config file that names one)")
+    train.add_argument("--config", type=Path, metavar="FILE",
+                       help="train options from a YAML file (as --print-config writes it); flags override it")
+    train.add_argument("--print-config", action="store_true",
+                       help="print every resolved train option as YAML (for --config) and exit without training")
     train.add_argument("--output-dir", type=Path, help="where checkpoints, metrics.json and report.html go "
                        "(default runs/DATASET)")
     train.add_argument("--data-dir", type=Path, help="folder holding dataset files (default $MEDDL_DATA_DIR, then the "
@@ -105,6 +126,10 @@ def register(commands: Subparsers) -> None:
     train.add_argument("--delta", type=float, help="with --dp: delta (default: the largest power of ten below "
                        "1/N_train, at most 1e-5)")
     train.add_argument("--max-grad-norm", type=float, help="with --dp: per-image gradient clipping norm (default 1.0)")
+    train.add_argument("--logger", help="experiment trackers, comma-separated: csv (logs/metrics.csv), tensorboard "
+                       "(logs/tensorboard/), mlflow (pip install 'meddl[mlflow]'), or none; default csv,tensorboard")
+    train.add_argument("--tracking-uri", help="with --logger ...mlflow: the MLflow tracking URI (default "
+                       "$MLFLOW_TRACKING_URI, else file:./mlruns)")
     train.add_argument("--resume", action="store_true", help="continue the run in --output-dir from last.ckpt")
     train.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output-dir")
     train.set_defaults(run=cmd_train)

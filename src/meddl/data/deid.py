@@ -14,7 +14,6 @@ import io
 import logging
 import os
 import secrets
-import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import MediaStorageDirectoryStorage
 from tqdm import tqdm
 
+from meddl.atomic import open_temporary
 from meddl.atomic import write_text_atomic
 from meddl.data.deid_profile import Keyed, ProfileCleaner, mark_deidentified
 from meddl.errors import DataError
@@ -152,7 +152,7 @@ def _write_atomic(path: Path, data: bytes, root: Path) -> None:
         raise DataError(f"{path}: leads outside the output folder {root} (a symbolic link?); expected a path in it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        handle, temporary = open_temporary(path)  # mode 0666 less the umask, as any file the user writes
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)

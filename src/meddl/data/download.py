@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from meddl.atomic import open_temporary
 from meddl.errors import DownloadError
 
 CHUNK_BYTES = 1 << 20
@@ -51,7 +51,7 @@ def download(
         raise ValueError("download() needs exactly one of md5= or sha256=")
     algorithm, expected = ("md5", md5) if md5 else ("sha256", sha256)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    handle, temp_name = open_temporary(destination, suffix=".part")  # 0666 less the umask, as any file
     temp_path = Path(temp_name)
     try:
         with os.fdopen(handle, "wb") as out:
@@ -97,4 +97,5 @@ def _stream(url: str, out, timeout: float, progress: bool, label: str) -> None:
 def _progress_bar(total: int, label: str):
     from tqdm import tqdm
 
-    return tqdm(total=total or None, unit="B", unit_scale=True, desc=f"downloading {label}", leave=False)
+    # disable=None: a bar on a terminal, nothing in a log file
+    return tqdm(total=total or None, unit="B", unit_scale=True, desc=f"downloading {label}", leave=False, disable=None)

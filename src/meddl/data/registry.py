@@ -8,12 +8,14 @@ MedMNIST-layout `.npz`, a folder of WFDB ECG records, or PubMed RCT-format text.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Union
 
-from meddl.data.types import DatasetInfo, ImageSplits, SignalSplits, TextSplits
-from meddl.errors import DataError
+import numpy as np
+
+from meddl.data.types import WHOLE_SPLIT, DatasetInfo, ImageSplits, SignalSplits, TextSplits
+from meddl.errors import DataError, did_you_mean
 
 Splits = Union[ImageSplits, SignalSplits, TextSplits]
 # Image sets: load(data_dir, size). ECG and text sets: load(data_dir, seed=..., **options), the options checked by
@@ -53,6 +55,10 @@ def dataset_info(name: str) -> DatasetInfo:
     try:
         return _REGISTRY[name.lower()].info
     except KeyError:
+        suggestion = did_you_mean(name, _REGISTRY)
+        if suggestion:
+            raise DataError(f"unknown dataset {name!r}: {suggestion} (`meddl datasets` lists every registered set; "
+                            "a path to your own data works too)") from None
         raise DataError(
             f"unknown dataset {name!r}: expected one of {', '.join(sorted(_REGISTRY))}, "
             "or a path to your own data (a folder of class sub-folders, a CSV of path,label, a MedMNIST-layout .npz, "
@@ -99,7 +105,7 @@ def dataset_defaults(name: str) -> tuple[str, str | None]:
     return info.default_preset or "fast", info.default_model or None
 
 
-def _load_user_data(path: Path, size: int, seed: int, options: dict) -> Splits:
+def _load_user_data(path: Path, size: int, seed: int, options: dict, whole: bool, record_split: bool) -> Splits:
     """The user's own data, recognised by its layout: WFDB records (*.hea), RCT text (*.txt), an .npz, or images."""
     from meddl.data.ecg import is_wfdb_folder
     from meddl.data.text import is_rct_text
@@ -120,7 +126,26 @@ def _load_user_data(path: Path, size: int, seed: int, options: dict) -> Splits:
         raise DataError(f"{path}: options {', '.join(sorted(options))} apply to ECG or text data, not to images")
     from meddl.data.folders import load_user_images
 
-    return load_user_images(path, size=size, seed=seed)
+    return load_user_images(path, size=size, seed=seed, whole=whole, record_split=record_split)
+
+
+def _as_one_split(splits: Splits) -> ImageSplits:
+    """Every split of an image dataset joined, in train/val/test order, as the one split "all"."""
+    if not isinstance(splits, ImageSplits):
+        raise DataError(f"{splits.info.name} holds {splits.info.kind} data; scoring a dataset whole (split "
+                        f"{WHOLE_SPLIT!r}) is for images: choose one of its splits ({', '.join(splits.split_names)})")
+    if list(splits.images) == [WHOLE_SPLIT]:
+        return splits
+    names = list(splits.images)
+    joined = ImageSplits(
+        info=replace(splits.info, splits={WHOLE_SPLIT: sum(len(splits.images[n]) for n in names)}),
+        labels={WHOLE_SPLIT: np.concatenate([splits.labels[n] for n in names])},
+        images={WHOLE_SPLIT: np.concatenate([splits.images[n] for n in names])},
+        sources={WHOLE_SPLIT: [s for n in names for s in splits.sources.get(n, [""] * len(splits.images[n]))]}
+        if splits.sources else {},
+        groups={WHOLE_SPLIT: [g for n in names for g in splits.groups[n]]} if splits.groups else {},
+    )
+    return joined
 
 
 def load_dataset(
@@ -129,17 +154,24 @@ def load_dataset(
     data_dir: str | Path | None = None,
     seed: int = 0,
     options: dict | None = None,
+    whole: bool = False,
+    record_split: bool = True,
 ) -> Splits:
     """Load every split of a registered dataset, or of the user's own data, into memory.
 
     `data_dir` (or MEDDL_DATA_DIR) is where registered sets are looked for and downloaded to. For a user's
-    folder or CSV without an official split, a seeded stratified split is made and saved beside the data.
-    `options` configure ECG and text loaders (e.g. beat window, split scheme, tokenisation); images take `size`.
+    folder or CSV without an official split, a seeded stratified split is made and saved beside the data (kept in
+    memory only without `record_split`). `whole` gives one split, "all", holding every image (an external test
+    set; a user's folder is then not split at all). `options` configure ECG and text loaders (e.g. beat window,
+    split scheme, tokenisation); images take `size`.
     """
     directory = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     options = dict(options or {})
     if is_user_dataset(name):
-        return _load_user_data(Path(name).expanduser(), size, seed, options)
+        data = _load_user_data(Path(name).expanduser(), size, seed, options, whole, record_split)
+        return _as_one_split(data) if whole else data
+    if whole:
+        return _as_one_split(load_dataset(name, size, data_dir, seed, options))
     entry = _REGISTRY.get(name.lower())
     if entry is None:
         dataset_info(name)  # raises the clear error

@@ -102,7 +102,7 @@ def resnet18_28(in_channels: int, num_classes: int, image_size: int = 28) -> nn.
 
 
 @register_model("resnet18", "cnn", "Standard ResNet-18 (7x7 stride-2 stem, max-pool) for 128-224 input", "128-224",
-                cam_layer="layer4")
+                cam_layer="layer4", design_size=224, small_variant="resnet18-28")
 def resnet18(in_channels: int, num_classes: int, image_size: int = 224) -> nn.Module:
     return _monai_resnet(18, in_channels, num_classes, small_input=False)
 
@@ -114,13 +114,13 @@ def resnet50_28(in_channels: int, num_classes: int, image_size: int = 28) -> nn.
 
 
 @register_model("resnet50", "cnn", "Standard ResNet-50 (7x7 stride-2 stem, max-pool) for 128-224 input", "128-224",
-                cam_layer="layer4")
+                cam_layer="layer4", design_size=224, small_variant="resnet50-28")
 def resnet50(in_channels: int, num_classes: int, image_size: int = 224) -> nn.Module:
     return _monai_resnet(50, in_channels, num_classes, small_input=False)
 
 
 @register_model("densenet121", "cnn", "MONAI DenseNet-121 (2D), trained from scratch", "64-224",
-                cam_layer="class_layers.relu")
+                cam_layer="class_layers.relu", design_size=224)
 def densenet121(in_channels: int, num_classes: int, image_size: int = 224) -> nn.Module:
     from monai.networks.nets import DenseNet121
 
@@ -129,7 +129,7 @@ def densenet121(in_channels: int, num_classes: int, image_size: int = 224) -> nn
 
 @register_model("efficientnet-b0", "cnn", "MONAI EfficientNet-B0 (2D), trained from scratch", "64-224",
                 # not `_swish`: that one module runs after the stem as well, so its hooks would mix two layers
-                cam_layer="_bn1")
+                cam_layer="_bn1", design_size=224)
 def efficientnet_b0(in_channels: int, num_classes: int, image_size: int = 224) -> nn.Module:
     from monai.networks.nets import EfficientNetBN
 

@@ -7,6 +7,7 @@ from typing import Callable
 
 from torch import nn
 
+from meddl.errors import did_you_mean
 from meddl.errors import ConfigError
 
 Builder = Callable[..., nn.Module]
@@ -14,13 +15,19 @@ Builder = Callable[..., nn.Module]
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a registered model is, for `meddl models` and for choosing one."""
+    """What a registered model is, for `meddl models` and for choosing one.
+
+    `design_size`: the image side the architecture was made for (224 for ImageNet-style stems, whose 32-fold
+    downsampling leaves a 28-px image almost nothing to look at); None where any size suits it. `small_variant`:
+    the registered model of the same family made for small images."""
 
     name: str
     family: str
     description: str
     input_size: str
     cam_layer: str = ""
+    design_size: int | None = None
+    small_variant: str = ""
 
 
 @dataclass(frozen=True)
@@ -33,18 +40,21 @@ _MODELS: dict[str, _Entry] = {}
 
 
 def register_model(
-    name: str, family: str, description: str, input_size: str = "any", cam_layer: str = ""
+    name: str, family: str, description: str, input_size: str = "any", cam_layer: str = "",
+    design_size: int | None = None, small_variant: str = "",
 ) -> Callable[[Builder], Builder]:
     """Decorator: register `build(in_channels, num_classes, **kwargs) -> nn.Module` under `name`.
 
     `cam_layer` names the sub-module (as in `named_modules()`) whose output is the last spatial feature map: the
     layer Grad-CAM explains. Leave it empty for a model without one; only occlusion can explain that model.
+    `design_size` and `small_variant`: see `ModelInfo` (training far below the design size is warned about).
     """
 
     def decorate(build: Builder) -> Builder:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
-        _MODELS[name] = _Entry(ModelInfo(name, family, description, input_size, cam_layer), build)
+        info = ModelInfo(name, family, description, input_size, cam_layer, design_size, small_variant)
+        _MODELS[name] = _Entry(info, build)
         return build
 
     return decorate
@@ -65,10 +75,24 @@ def model_info(name: str) -> ModelInfo:
     return _entry(name).info
 
 
+def size_warning(name: str, image_size: int) -> str | None:
+    """Why training model `name` on `image_size`-px images is a poor choice (a quarter of its design size or less),
+    naming what to use instead; None when the size suits it."""
+    info = model_info(name)
+    if info.design_size is None or image_size * 4 > info.design_size:
+        return None
+    instead = info.small_variant or "a model made for small images (see `meddl models`)"
+    return (f"{name} is designed for {info.design_size}-px images, not {image_size}-px ones: its 32-fold "
+            f"downsampling leaves its last layers almost nothing to look at; train {instead} instead, or use larger "
+            f"images (--size {info.design_size})")
+
+
 def _entry(name: str) -> _Entry:
     entry = _MODELS.get(name)
     if entry is None:
-        raise ConfigError(f"unknown model {name!r}: expected one of {', '.join(sorted(_MODELS))}")
+        suggestion = did_you_mean(name, _MODELS)
+        raise ConfigError(f"unknown model {name!r}: " + (f"{suggestion} (`meddl models` lists them all)" if suggestion
+                                                          else f"expected one of {', '.join(sorted(_MODELS))}"))
     return entry
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from meddl.data.types import DatasetInfo
-from meddl.errors import MeddlError
+from meddl.errors import MeddlError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,9 @@ def get_task(name: str) -> Task:
     try:
         return _TASKS[name]
     except KeyError:
-        raise MeddlError(f"unknown task {name!r}: expected one of {', '.join(_TASKS)}") from None
+        hint = did_you_mean(name, _TASKS)
+        raise MeddlError(f"unknown task {name!r}: {hint + ' ' if hint else ''}expected one of "
+                         f"{', '.join(_TASKS)}") from None
 
 
 def tasks_that_predict_files() -> tuple[str, ...]:

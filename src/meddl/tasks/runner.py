@@ -27,7 +27,9 @@ def fit_task(task: Task, config, data, output_dir: Path, data_dir=None, resume: 
                      callbacks=[*plan.callbacks, *(callbacks or [])], progress=progress)
     if fit.worker:  # a data-parallel worker process: rank 0 evaluates and writes
         return plan, fit
-    entries = {"data_fingerprint": data_fingerprint(data), **task.after_fit(plan, fit, config, data)}
+    # the precision the trainer resolved ("auto" -> bf16-mixed or 32-true), so a later evaluation can say what ran
+    entries = {"data_fingerprint": data_fingerprint(data), "precision": fit.hardware.get("precision"),
+               **task.after_fit(plan, fit, config, data)}
     for path in {fit.best_checkpoint, fit.last_checkpoint}:
         annotate_checkpoint(path, **entries)
     return plan, fit

@@ -4,14 +4,18 @@
 published ResNet-18 figures on PneumoniaMNIST in a few minutes on a laptop CPU. `medmnist-v2` is the paper's
 protocol. `ecg`, `text`, `qa` and `lm` are the defaults for ECG beats, text classification, question answering and
 language modelling (a dataset names its own default preset and model; see `DatasetInfo`).
-`dp=True` trains with differential privacy (DP-SGD; see `meddl.training.privacy`).
+`dp=True` trains with differential privacy (DP-SGD; see `meddl.training.privacy`). `meddl.training.config_file`
+writes a config as YAML and reads one back (`meddl train --print-config`, `--config`).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
+from urllib.parse import urlsplit
 
 from meddl.errors import ConfigError
+from meddl.training.loggers import DEFAULT_LOGGERS, logger_names
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ class TrainConfig:
     # Binary and multi-label tasks: the decision threshold is tuned on validation data, by Youden's J, or as the
     # highest threshold reaching this sensitivity (e.g. 0.95 for screening).
     target_sensitivity: float | None = None
+    # Experiment trackers (meddl.training.loggers): csv, tensorboard, mlflow (a list, or "csv,mlflow"; "none": no
+    # logs); tracking_uri: where the mlflow logger writes (default $MLFLOW_TRACKING_URI, else file:./mlruns).
+    logger: tuple[str, ...] = DEFAULT_LOGGERS
+    tracking_uri: str | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "adamw", "sgd"):
@@ -69,6 +77,13 @@ class TrainConfig:
             raise ConfigError(f"lr must be positive, got {self.lr}")
         if self.target_sensitivity is not None and not 0 < self.target_sensitivity <= 1:
             raise ConfigError(f"target sensitivity must be in (0, 1], got {self.target_sensitivity}")
+        object.__setattr__(self, "logger", logger_names(self.logger))  # frozen: normalised once, here
+        if self.tracking_uri is not None and "mlflow" not in self.logger:
+            raise ConfigError("tracking_uri says where the mlflow logger writes: add mlflow to the loggers "
+                              "(--logger csv,mlflow), or leave it out")
+        if self.tracking_uri is not None and urlsplit(self.tracking_uri).password is not None:
+            raise ConfigError("tracking_uri holds a password, which metrics.json and manifest.json would record: "
+                              "give it in MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead")
         self._check_devices()
         self._check_privacy()
 
@@ -139,16 +154,28 @@ PRESETS: dict[str, dict] = {
 
 
 def make_config(dataset: str, preset: str = "fast", **overrides) -> TrainConfig:
-    """A config from a preset, with explicit overrides (None means 'keep the preset's value')."""
+    """A config from a preset, with explicit overrides (None means 'keep the preset's value'). A model made for
+    much larger images than `size` is warned about (`meddl.models.registry.size_warning`)."""
+    from meddl.errors import did_you_mean
+    from meddl.models.registry import size_warning
+
     if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")
+        hint = did_you_mean(preset, PRESETS)
+        raise ConfigError(f"unknown preset {preset!r}: {hint + ' ' if hint else ''}expected one of "
+                          f"{', '.join(PRESETS)}")
     known = {f.name for f in fields(TrainConfig)}
-    unknown = set(overrides) - known
+    unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        hints = [hint for hint in (did_you_mean(name, known) for name in unknown) if hint]
+        raise ConfigError(f"unknown training option(s): {', '.join(unknown)}" + (f" ({'; '.join(hints)})" if hints
+                                                                                  else ""))
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     if "milestones" in values:
         values["milestones"] = tuple(values["milestones"])
     if "data_options" in values:
         values["data_options"] = dict(values["data_options"])
-    return replace(TrainConfig(dataset=dataset, preset=preset), **values)
+    config = replace(TrainConfig(dataset=dataset, preset=preset), **values)
+    warning = size_warning(config.model, config.size)  # also: an unknown model is an error now, before any loading
+    if warning:
+        warnings.warn(warning, stacklevel=2)
+    return config

@@ -21,6 +21,7 @@ import torch
 from meddl.errors import ConfigError, MeddlError
 from meddl.training.config import TrainConfig
 from meddl.training.distributed import finish as finish_distributed
+from meddl.training.loggers import DEFAULT_LOGGERS
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class FitSettings:
     `task` is written into every checkpoint (`meddl.training.checkpoints.TASK_KEY`). `select_best`: keep the epoch
     with the highest `val_selection` as best.ckpt (False: no validation; best is last). `gradient_clip_val` clips
     the global gradient norm (None: no clipping). `max_minutes` stops the run (after saving) by that wall time.
-    `channels_last` is recorded with the hardware; the module applies it."""
+    `channels_last` is recorded with the hardware; the module applies it. `loggers` name the experiment trackers
+    (`meddl.training.loggers`); `experiment` and `tracking_uri` say where an MLflow run goes."""
 
     task: str
     epochs: int
@@ -44,6 +46,9 @@ class FitSettings:
     select_best: bool = True
     max_minutes: float | None = None
     channels_last: bool = False
+    loggers: tuple[str, ...] = DEFAULT_LOGGERS
+    experiment: str = "meddl"
+    tracking_uri: str | None = None
 
     @classmethod
     def from_config(cls, task: str, config: TrainConfig, precision: str | None = None, channels_last: bool = False,
@@ -52,7 +57,8 @@ class FitSettings:
         return cls(task=task, epochs=config.epochs, precision=precision or resolve_precision(config)[0],
                    accelerator=config.accelerator, devices=1 if config.dp else config.devices,
                    num_nodes=config.num_nodes, deterministic=config.deterministic, patience=config.patience,
-                   gradient_clip_val=gradient_clip_val, channels_last=channels_last)
+                   gradient_clip_val=gradient_clip_val, channels_last=channels_last, loggers=config.logger,
+                   experiment=Path(config.dataset).stem or "meddl", tracking_uri=config.tracking_uri)
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,8 @@ class FitResult:
 def history_callback():
     import lightning as L
 
+    from meddl.training.progress import epoch_figures
+
     class History(L.Callback):
         """Per-epoch losses and validation metrics, kept in the checkpoint so a resumed run has them all."""
 
@@ -80,11 +88,8 @@ def history_callback():
         def on_train_epoch_end(self, trainer, module) -> None:
             if trainer.sanity_checking:
                 return
-            metrics = trainer.callback_metrics
-            row = {"epoch": trainer.current_epoch + 1, "lr": trainer.optimizers[0].param_groups[0]["lr"]}
-            for key, value in sorted(metrics.items()):  # every epoch-level train_*/val_* figure the module logs
-                if key.startswith(("train_", "val_")) and getattr(value, "numel", lambda: 1)() == 1:
-                    row[key] = float(value)
+            row = {"epoch": trainer.current_epoch + 1, "lr": trainer.optimizers[0].param_groups[0]["lr"],
+                   **epoch_figures(trainer)}
             self.rows = [r for r in self.rows if r["epoch"] != row["epoch"]] + [row]
 
         def state_dict(self) -> dict:
@@ -150,12 +155,15 @@ def fit_module(
 ) -> FitResult:
     """Train any meddl LightningModule (images, ECG, text, a GAN) with the shared machinery: seeded, best checkpoint
     on the `val_selection` the module logs (higher is better; `settings.select_best`), `last.ckpt` every epoch,
-    atomic saves carrying the task's name, resume, early stopping, CSV/TensorBoard logs and a per-epoch history of
-    every `train_*`/`val_*` figure. The caller seeds (`lightning.seed_everything(seed)`) before it builds the
-    module, so the initial weights repeat."""
+    atomic saves carrying the task's name, resume, early stopping, the experiment trackers `settings.loggers` and a
+    per-epoch history of every `train_*`/`val_*` figure. `progress`: a bar on a terminal, one line per epoch
+    elsewhere (a log file gets no carriage returns); False: neither. The caller seeds
+    (`lightning.seed_everything(seed)`) before it builds the module, so the initial weights repeat."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
+
+    from meddl.training.loggers import make_loggers
+    from meddl.training.progress import epoch_lines, shows_bars
 
     checkpoint_dir = output_dir / "checkpoints"
     last = checkpoint_dir / "last.ckpt"
@@ -181,22 +189,17 @@ def fit_module(
     )
     history = history_callback()
     all_callbacks = [*([best] if best else []), latest, history, _task_name(settings.task), *(callbacks or [])]
+    bar = progress and shows_bars()
+    if progress and not bar:
+        all_callbacks.append(epoch_lines())
     if settings.patience and settings.select_best:
         all_callbacks.append(EarlyStopping(monitor="val_selection", mode="max", patience=settings.patience))
     # A resumed run logs beside the first one instead of over it (Lightning's CSV logger clears its folder).
     version = "" if not resume else next(f"resumed-{n}" for n in range(1, 1000)
                                          if not (output_dir / "logs" / f"resumed-{n}").exists())
-    loggers = [CSVLogger(str(output_dir), name="logs", version=version)]
+    loggers = make_loggers(settings.loggers, output_dir, version, settings.experiment, settings.tracking_uri)
     try:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        import tensorboard  # noqa: F401
-
-        loggers.append(TensorBoardLogger(str(output_dir), name="logs", version=f"tensorboard{version}"))
-    except ImportError:
-        pass
-    try:
-        trainer = _build_trainer(settings, all_callbacks, loggers, progress, len(train_loader))
+        trainer = _build_trainer(settings, all_callbacks, loggers, bar, len(train_loader))
     except (MisconfigurationException, TypeError, ValueError) as error:
         raise ConfigError(f"training could not start: {error}") from None
     start = time.perf_counter()
@@ -242,8 +245,9 @@ def _task_name(task: str):
     return TaskName()
 
 
-def _build_trainer(settings: FitSettings, callbacks: list, loggers: list, progress: bool, n_batches: int):
-    """The Lightning trainer for one run (devices, precision, checkpoint I/O, logging, clipping, time limit)."""
+def _build_trainer(settings: FitSettings, callbacks: list, loggers: list, bar: bool, n_batches: int):
+    """The Lightning trainer for one run (devices, precision, checkpoint I/O, logging, clipping, time limit);
+    `bar`: Lightning's progress bar."""
     from datetime import timedelta
 
     import lightning as L
@@ -261,7 +265,7 @@ def _build_trainer(settings: FitSettings, callbacks: list, loggers: list, progre
         logger=loggers,
         plugins=[AtomicCheckpointIO()],
         deterministic=settings.deterministic,
-        enable_progress_bar=progress,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         log_every_n_steps=max(1, min(50, n_batches)),
         num_sanity_val_steps=0,
