@@ -5,32 +5,15 @@ from functools import partial
 
 import numpy as np
 import pytest
+from metric_cases import make_case, names
 from sklearn import metrics as skm
 
 from meddl.errors import MeddlError
-from meddl.evaluate.metrics import MAX_ROC_POINTS, SUMMARY_KEYS, _auc, bootstrap_ci, compute_metrics
+from meddl.evaluate.curves import MAX_CURVE_POINTS, weighted_ranking
+from meddl.evaluate.metrics import SUMMARY_KEYS, bootstrap_ci, compute_metrics, summary_keys
 
 TASKS = ["binary", "multi-class", "ordinal", "multi-label"]
-PER_CLASS_KEYS = {"name", "support", "sensitivity", "specificity", "ppv", "npv", "f1", "auc"}
-
-
-def make_case(task: str, n: int, k: int, seed: int, ties: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and probabilities with some signal; `ties` draws scores from a coarse grid so many are equal."""
-    rng = np.random.default_rng(seed)
-    if task == "multi-label":
-        y = (rng.random((n, k)) < 0.3).astype(int)
-        p = 0.3 * y + 0.7 * rng.random((n, k))
-        return y, (np.round(p * 4) / 4 if ties else p)
-    classes = 2 if task == "binary" else k
-    y = rng.integers(0, classes, n)
-    logits = rng.integers(0, 3, (n, classes)).astype(float) if ties else rng.normal(size=(n, classes))
-    logits[np.arange(n), y] += 1.0
-    p = np.exp(logits)
-    return y, p / p.sum(axis=1, keepdims=True)
-
-
-def names(k: int) -> list[str]:
-    return [f"class {i}" for i in range(k)]
+PER_CLASS_KEYS = {"name", "support", "sensitivity", "specificity", "ppv", "npv", "f1", "auc", "auprc"}
 
 
 def predictions(task: str, p: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -63,8 +46,8 @@ def check_roc(curve: dict, truth: np.ndarray, score: np.ndarray) -> None:
     """Identical to sklearn's curve when that is short enough, otherwise a subset of it keeping both ends."""
     sk_fpr, sk_tpr, _ = skm.roc_curve(truth, score)
     fpr, tpr = np.array(curve["fpr"]), np.array(curve["tpr"])
-    assert len(fpr) <= MAX_ROC_POINTS
-    if len(sk_fpr) <= MAX_ROC_POINTS:
+    assert len(fpr) <= MAX_CURVE_POINTS
+    if len(sk_fpr) <= MAX_CURVE_POINTS:
         np.testing.assert_allclose(fpr, sk_fpr)
         np.testing.assert_allclose(tpr, sk_tpr)
     sk_points = set(zip(sk_fpr.round(12), sk_tpr.round(12)))
@@ -104,7 +87,7 @@ def test_every_metric_matches_sklearn(task, seed, ties):
         rates = partial(skm.precision_recall_fscore_support, average="binary", zero_division=np.nan)
         (ppv, sensitivity, f1, _), (npv, specificity, _, _) = rates(t, q), rates(1 - t, 1 - q)
         expected = {"support": t.sum(), "sensitivity": sensitivity, "specificity": specificity, "ppv": ppv,
-                    "npv": npv, "f1": f1, "auc": skm.roc_auc_score(t, s)}
+                    "npv": npv, "f1": f1, "auc": skm.roc_auc_score(t, s), "auprc": skm.average_precision_score(t, s)}
         assert set(row) == PER_CLASS_KEYS
         assert {key: row[key] for key in expected} == pytest.approx(expected)
 
@@ -128,7 +111,7 @@ def test_every_metric_matches_sklearn(task, seed, ties):
 def test_schema_has_exactly_the_agreed_keys():
     y, p = make_case("multi-class", n=50, k=3, seed=0)
     m = compute_metrics("multi-class", y, p, names(3))
-    assert set(m) == {*SUMMARY_KEYS, "n", "threshold", "per_class", "confusion_matrix", "calibration", "roc"}
+    assert set(m) == {*SUMMARY_KEYS, "n", "threshold", "per_class", "confusion_matrix", "calibration", "roc", "pr"}
     assert set(m["calibration"]) == {"bin_edges", "bin_confidence", "bin_accuracy", "bin_count"}
     assert all(set(curve) == {"name", "fpr", "tpr"} for curve in m["roc"])
 
@@ -142,9 +125,9 @@ def test_binary_known_answers():
     assert m["confusion_matrix"] == [[2, 0], [1, 1]]
     neg, pos = m["per_class"]
     assert pos == pytest.approx({"name": "pos", "support": 2, "sensitivity": 0.5, "specificity": 1.0, "ppv": 1.0,
-                                 "npv": 2 / 3, "f1": 2 / 3, "auc": 0.75})
+                                 "npv": 2 / 3, "f1": 2 / 3, "auc": 0.75, "auprc": 5 / 6})
     assert neg == pytest.approx({"name": "neg", "support": 2, "sensitivity": 1.0, "specificity": 0.5, "ppv": 2 / 3,
-                                 "npv": 1.0, "f1": 0.8, "auc": 0.75})
+                                 "npv": 1.0, "f1": 0.8, "auc": 0.75, "auprc": 5 / 6})
     assert m["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
     assert m["balanced_accuracy"] == pytest.approx(0.75)
 
@@ -221,7 +204,7 @@ def test_vectorised_auc_matches_sklearn_with_case_weights(seed):
     truth = (rng.random((n, 3)) < [0.05, 0.3, 0.6]).astype(float)
     score = np.c_[rng.random(n), rng.integers(0, 4, n) / 3, rng.integers(0, 12, n) / 11]
     weights = rng.integers(0, 3, (4, n)).astype(float)
-    got = _auc(truth, score, weights)
+    got = weighted_ranking(truth, score, weights)[0]
     for r in range(4):
         for k in range(3):
             expected = skm.roc_auc_score(truth[:, k], score[:, k], sample_weight=weights[r])
@@ -231,7 +214,7 @@ def test_vectorised_auc_matches_sklearn_with_case_weights(seed):
 def test_long_roc_curves_are_thinned():
     y, p = make_case("binary", n=20_000, k=2, seed=3)
     m = compute_metrics("binary", y, p, ["neg", "pos"])
-    assert len(skm.roc_curve(y, p[:, 1])[0]) > MAX_ROC_POINTS
+    assert len(skm.roc_curve(y, p[:, 1])[0]) > MAX_CURVE_POINTS
     check_roc(m["roc"][0], y, p[:, 1])
 
 
@@ -242,7 +225,7 @@ def test_bootstrap_contains_estimate_is_reproducible_and_narrows(task):
     point = compute_metrics(task, y, p, names(k))
     wide = bootstrap_ci(task, y[:250], p[:250], n_boot=300, seed=1)
     narrow = bootstrap_ci(task, y, p, n_boot=300, seed=1)
-    assert set(narrow) == set(SUMMARY_KEYS)
+    assert set(narrow) == set(summary_keys(task))
     for key, (low, high) in narrow.items():
         assert low <= point[key] <= high, key
         assert high - low < wide[key][1] - wide[key][0], key

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import html
 from html.parser import HTMLParser
+from xml.etree import ElementTree
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score, roc_curve
+from sklearn.metrics import (average_precision_score, confusion_matrix, f1_score, precision_recall_curve, roc_auc_score,
+                             roc_curve)
 
 from meddl.evaluate import figures
 from meddl.evaluate.figures import order_errors_first
@@ -48,14 +50,17 @@ def fake_metrics(task: str, y_true: np.ndarray, y_prob: np.ndarray, labels: list
         t, p = truth[:, j], pred[:, j]
         tp, fp, fn, tn = (int((a * b).sum()) for a, b in ((t, p), (1 - t, p), (t, 1 - p), (1 - t, 1 - p)))
         auc = float(roc_auc_score(t, y_prob[:, j])) if 0 < t.sum() < len(t) else None
+        auprc = float(average_precision_score(t, y_prob[:, j])) if t.sum() else None
         per_class.append({"name": name, "support": int(t.sum()), "sensitivity": _rate(tp, tp + fn),
                           "specificity": _rate(tn, tn + fp), "ppv": _rate(tp, tp + fp), "npv": _rate(tn, tn + fn),
-                          "f1": _rate(2 * tp, 2 * tp + fp + fn), "auc": auc})
+                          "f1": _rate(2 * tp, 2 * tp + fp + fn), "auc": auc, "auprc": auprc})
     curves = [1] if task == "binary" else range(k)
-    roc = []
+    roc, pr = [], []
     for j in curves:
         fpr, tpr, _ = roc_curve(truth[:, j], y_prob[:, j])
         roc.append({"name": labels[j], "fpr": fpr.tolist(), "tpr": tpr.tolist()})
+        precision, recall, _ = precision_recall_curve(truth[:, j], y_prob[:, j])
+        pr.append({"name": labels[j], "recall": recall.tolist(), "precision": precision.tolist()})
     edges = np.linspace(0, 1, 11)
     bins = np.clip(np.digitize(conf, edges[1:-1]), 0, 9)
     count = [int((bins == b).sum()) for b in range(10)]
@@ -66,7 +71,7 @@ def fake_metrics(task: str, y_true: np.ndarray, y_prob: np.ndarray, labels: list
     return {"auc": float(np.mean([r["auc"] for r in scored])), "acc": acc,
             "ece": ece, "macro_f1": float(f1_score(truth, pred, average="macro", zero_division=0)),
             "balanced_accuracy": float(np.mean([r["sensitivity"] or 0 for r in per_class])), "n": len(y_true),
-            "threshold": threshold, "per_class": per_class, "confusion_matrix": matrix, "roc": roc,
+            "threshold": threshold, "per_class": per_class, "confusion_matrix": matrix, "roc": roc, "pr": pr,
             "calibration": {"bin_edges": edges.tolist(), "bin_confidence": bin_conf, "bin_accuracy": bin_acc,
                             "bin_count": count}}
 
@@ -123,7 +128,7 @@ def test_report_is_self_contained_and_escaped(written):
     page.feed(text)
     page.close()
     assert {"html", "table", "details", "img"} <= set(page.tags)
-    assert [link for link in page.links if link.startswith("data:image/png;base64,")] == page.links
+    assert [link for link in page.links if link.startswith("data:image/svg+xml;base64,")] == page.links
     assert len(page.links) == len(FIGURES)
     assert "http://" not in text and "https://" not in text and "<script" not in text
     assert fmt(report.metrics["auc"]) in text and fmt(report.metrics["acc"]) in text
@@ -133,13 +138,15 @@ def test_report_is_self_contained_and_escaped(written):
     assert ("&lt;b&gt;&amp;x" in text) == ("<b>&x" in report.labels)
 
 
-def test_figures_are_written_as_pngs(written):
+def test_figures_are_written_as_pngs_and_svgs(written):
     _, path = written
     for name in FIGURES:
         png = path.parent / "figures" / f"{name}.png"
         assert png.stat().st_size > 5_000, name
         with Image.open(png) as image:
             assert image.format == "PNG" and min(image.size) > 100
+        svg = ElementTree.parse(path.parent / "figures" / f"{name}.svg").getroot()
+        assert svg.tag == "{http://www.w3.org/2000/svg}svg", name
     assert sorted(p.name for p in path.parent.iterdir()) == ["figures", "report.html"]
 
 
@@ -184,7 +191,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch, existing):
 @pytest.mark.parametrize("history", [[], [{"epoch": 0}, {"epoch": 1, "train_loss": 0.5, "val_auc": None}]])
 def test_sparse_history_still_renders(tmp_path, history):
     path = write_report(tmp_path, make_input("binary", n=12, history=history, best_epoch=None))
-    assert "data:image/png;base64," in path.read_text(encoding="utf-8")
+    assert "data:image/svg+xml;base64," in path.read_text(encoding="utf-8")
     assert (tmp_path / "figures" / "training_curves.png").stat().st_size > 1_000
 
 

@@ -51,10 +51,11 @@ def test_threshold_is_tuned_on_validation_stored_and_reported(png_run):
     threshold = checkpoint_entry(run / "checkpoints" / "best.ckpt", "threshold")
     assert checkpoint_entry(run / "checkpoints" / "best.ckpt", "threshold_method") == "youden"
     metrics = json.loads((run / "metrics.json").read_text())
-    tuned = metrics["test"]["tuned"]
+    tuned = metrics["test"]["operating_point"]
     assert tuned["threshold"] == threshold and metrics["test"]["threshold"] == 0.5
-    assert {"acc", "balanced_accuracy", "macro_f1", "per_class", "ci"} <= set(tuned)
-    assert "Decision threshold" in (run / "report.html").read_text()
+    assert tuned["method"] == "tuned: youden"
+    assert {"acc", "balanced_accuracy", "macro_f1", "per_class", "confusion_matrix", "ci"} <= set(tuned)
+    assert "Operating point" in (run / "report.html").read_text()
     assert load_classifier(run / "checkpoints" / "best.ckpt").threshold == threshold
 
 

@@ -1,8 +1,11 @@
-"""Figures for the classification report, each returned as PNG bytes.
+"""Figures for the classification reports, each returned rendered: PNG bytes that also carry the same figure as SVG.
 
-Every function builds one figure, renders it to PNG and closes it, so a long evaluation never accumulates open
-figures. The Agg backend is selected here, before pyplot is imported, so reports render on headless servers.
-Label names come from user folders and can be long; they are shortened in figures (the HTML tables keep them whole).
+Every function builds one figure, renders it and closes it, so a long evaluation never accumulates open figures.
+The PNG is what pages embed and what older callers write; the SVG (vector: sharp at any zoom, fit for print and
+papers) is written beside it and embedded where a page wants it (see `Rendered`). The Agg backend is selected here,
+before pyplot is imported, so reports render on headless servers. Label names come from user folders and can be
+long; they are shortened in figures (the HTML tables keep them whole). The ROC and precision-recall figures live
+in `meddl.evaluate.curve_figures`.
 """
 
 from __future__ import annotations
@@ -24,65 +27,62 @@ CORRECT, WRONG = "#2e8b57", "#d62728"
 STYLE = {"axes.spines.top": False, "axes.spines.right": False, "font.size": 9}
 
 
-def _styled(draw: Callable[..., bytes]) -> Callable[..., bytes]:
+class Rendered(bytes):
+    """A rendered figure: the object itself is its PNG (so every caller that wants bytes keeps working), and `svg`
+    holds the same figure as vector graphics."""
+
+    svg: bytes
+
+    def __new__(cls, png: bytes, svg: bytes) -> "Rendered":
+        rendered = super().__new__(cls, png)
+        rendered.svg = svg
+        return rendered
+
+
+def styled(draw: Callable[..., Rendered]) -> Callable[..., Rendered]:
     """Apply the report style to one figure without changing the caller's matplotlib settings."""
 
     @functools.wraps(draw)
-    def styled(*args, **kwargs) -> bytes:
+    def in_style(*args, **kwargs) -> Rendered:
         with plt.rc_context(STYLE):
             return draw(*args, **kwargs)
 
-    return styled
+    return in_style
 
 
 def to_png(fig: Figure) -> bytes:
-    """Render and close: the caller only ever sees bytes."""
+    """Render as PNG only and close: the caller only ever sees bytes."""
     try:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
-        return buffer.getvalue()
+        return _save(fig, "png")
     finally:
         plt.close(fig)
 
 
-def _short(name: str, width: int = 20) -> str:
+def render(fig: Figure) -> Rendered:
+    """Render as PNG and SVG, and close. The SVG has no date in it, so equal figures give equal files."""
+    try:
+        return Rendered(_save(fig, "png"), _save(fig, "svg", metadata={"Date": None}))
+    finally:
+        plt.close(fig)
+
+
+def _save(fig: Figure, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=DPI, bbox_inches="tight", facecolor="white", **options)
+    return buffer.getvalue()
+
+
+def short(name: str, width: int = 20) -> str:
     """Truncate a label with an ellipsis so axes and legends stay readable."""
     return name if len(name) <= width else name[: width - 1].rstrip() + "…"
 
 
-def blank(message: str) -> bytes:
+def blank(message: str) -> Rendered:
     """A small figure saying why a plot is missing, so the page layout never breaks."""
     fig, ax = plt.subplots(figsize=(5, 1.2))
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center", color="gray")
-    return to_png(fig)
-
-
-@_styled
-def roc_curves(curves: list[dict], aucs: dict[str, float | None]) -> bytes:
-    """One ROC curve per class with its AUC in the legend; `aucs` (by name) are the reported values.
-
-    Where a class has no reported AUC, the area under the drawn curve is shown instead.
-    """
-    if not curves:
-        return blank("No ROC curves available")
-    many = len(curves) > 10
-    fig, ax = plt.subplots(figsize=(4.8, 4.6))
-    colors = plt.get_cmap("tab20" if many else "tab10").colors
-    for i, curve in enumerate(curves):
-        fpr, tpr = np.asarray(curve["fpr"], float), np.asarray(curve["tpr"], float)
-        auc = aucs.get(curve["name"])
-        auc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2)) if auc is None else auc
-        ax.plot(fpr, tpr, lw=1.6, color=colors[i % len(colors)], label=f"{_short(curve['name'])} (AUC {auc:.3f})")
-    ax.plot([0, 1], [0, 1], ls="--", lw=1, color="gray", label="chance")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 − specificity (false positive rate)",
-           ylabel="Sensitivity (true positive rate)", title="ROC curves", aspect="equal")
-    ax.grid(alpha=0.3)
-    if many:
-        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2, frameon=False)
-    else:
-        ax.legend(fontsize=8, loc="lower right")
-    return to_png(fig)
+    return render(fig)
 
 
 def _heatmap(ax, counts: np.ndarray, fontsize: float) -> None:
@@ -97,9 +97,11 @@ def _heatmap(ax, counts: np.ndarray, fontsize: float) -> None:
         ax.spines[side].set_visible(False)
 
 
-@_styled
-def confusion_matrix(counts: list[list[int]], labels: list[str]) -> bytes:
-    """Counts and row-normalised % per cell (rows true, columns predicted); grows with the number of classes."""
+@styled
+def confusion_matrix(counts: list[list[int]], labels: list[str],
+                     title: str = "Confusion matrix (count, % of true class)") -> Rendered:
+    """Counts and row-normalised % per cell (rows true, columns predicted); grows with the number of classes.
+    `title` says at which decision the matrix was counted where that is not the obvious one."""
     if not counts:
         return blank("No confusion matrix available")
     cm = np.asarray(counts, dtype=int)
@@ -107,17 +109,17 @@ def confusion_matrix(counts: list[list[int]], labels: list[str]) -> bytes:
     side = max(4.2, 0.62 * k + 2.5)
     fig, ax = plt.subplots(figsize=(side, side))
     _heatmap(ax, cm, fontsize=12 if k <= 3 else 9 if k <= 8 else 7 if k <= 14 else 5.5)
-    names = [_short(label, 22) for label in labels]
+    names = [short(label, 22) for label in labels]
     ax.set_xticks(range(k), names, rotation=40, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(k), names)
-    ax.set(xlabel="Predicted", ylabel="True", title="Confusion matrix (count, % of true class)")
+    ax.set(xlabel="Predicted", ylabel="True", title=title)
     ax.tick_params(length=0)
-    return to_png(fig)
+    return render(fig)
 
 
-@_styled
-def label_confusion_matrices(matrices: list[list[list[int]]], labels: list[str]) -> bytes:
-    """Multi-label: one small 2x2 matrix [[tn, fp], [fn, tp]] per label, five to a row."""
+@styled
+def label_confusion_matrices(matrices: list[list[list[int]]], labels: list[str], title: str | None = None) -> Rendered:
+    """Multi-label: one small 2x2 matrix [[tn, fp], [fn, tp]] per label, five to a row, under an optional title."""
     if not matrices:
         return blank("No confusion matrices available")
     cols = min(len(matrices), 5)
@@ -129,16 +131,18 @@ def label_confusion_matrices(matrices: list[list[list[int]]], labels: list[str])
         _heatmap(ax, np.asarray(cm, dtype=int), fontsize=8)
         ax.set_xticks([0, 1], ["neg", "pos"])
         ax.set_yticks([0, 1], ["neg", "pos"])
-        ax.set_title(_short(label, 24), fontsize=9)
+        ax.set_title(short(label, 24), fontsize=9)
         ax.tick_params(length=0, labelsize=8)
     fig.supxlabel("Predicted", fontsize=9)
     fig.supylabel("True", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return to_png(fig)
+    return render(fig)
 
 
-@_styled
-def reliability_diagram(calibration: dict | None, ece: float | None) -> bytes:
+@styled
+def reliability_diagram(calibration: dict | None, ece: float | None) -> Rendered:
     """Accuracy per confidence bin against the diagonal, with the gap shaded and bin counts beneath."""
     if not calibration or not calibration.get("bin_edges"):
         return blank("No calibration data available")
@@ -163,11 +167,11 @@ def reliability_diagram(calibration: dict | None, ece: float | None) -> bytes:
     top.grid(alpha=0.3)
     bottom.bar(left, count, width, align="edge", color="gray", edgecolor="white")
     bottom.set(xlim=(edges[0], edges[-1]), xlabel="Confidence", ylabel="Samples")
-    return to_png(fig)
+    return render(fig)
 
 
-@_styled
-def training_curves(history: list[dict], best_epoch: int | None) -> bytes:
+@styled
+def training_curves(history: list[dict], best_epoch: int | None) -> Rendered:
     """Loss (train and val) beside validation AUC and accuracy, with the selected epoch marked."""
     epochs = [row.get("epoch", i) for i, row in enumerate(history)]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
@@ -189,18 +193,18 @@ def training_curves(history: list[dict], best_epoch: int | None) -> bytes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    return to_png(fig)
+    return render(fig)
 
 
 def predictions(
-    y_true: np.ndarray, y_prob: np.ndarray, task: str, threshold: float = 0.5
+    y_true: np.ndarray, y_prob: np.ndarray, task: str, threshold: float | list[float] = 0.5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predicted labels, whether each sample is right, and how confident the model was in its call.
 
     As in the metrics (and MedMNIST), a binary case or a label is positive only when its probability is strictly
-    above the threshold; a multi-label sample is right only if all its labels are. Confidence is the probability
-    of the predicted class; for multi-label it is the certainty of the most confident wrong label for errors and
-    of the least certain label for correct samples.
+    above the threshold (multi-label: optionally one per label); a multi-label sample is right only if all its
+    labels are. Confidence is the probability of the predicted class; for multi-label it is the certainty of the
+    most confident wrong label for errors and of the least certain label for correct samples.
     """
     if task == "multi-label":
         pred = (y_prob > threshold).astype(int)
@@ -213,7 +217,8 @@ def predictions(
     return pred, pred == y_true, y_prob[np.arange(len(pred)), pred]
 
 
-def order_errors_first(y_true: np.ndarray, y_prob: np.ndarray, task: str, threshold: float = 0.5) -> np.ndarray:
+def order_errors_first(y_true: np.ndarray, y_prob: np.ndarray, task: str,
+                       threshold: float | list[float] = 0.5) -> np.ndarray:
     """Sample indices with errors first, each group most confident first: confident mistakes matter most."""
     _, correct, confidence = predictions(y_true, y_prob, task, threshold)
     return np.lexsort((np.arange(len(correct)), -confidence, correct))
@@ -224,22 +229,22 @@ def _names(labels: list[str], flags: np.ndarray) -> str:
     chosen = [labels[j] for j in np.flatnonzero(flags)]
     text = ", ".join(chosen) or "none"
     if len(text) <= 16 or len(chosen) == 1:
-        return _short(text, 14)
-    return f"{_short(chosen[0], 11)} +{len(chosen) - 1}"
+        return short(text, 14)
+    return f"{short(chosen[0], 11)} +{len(chosen) - 1}"
 
 
 def _caption(truth: np.ndarray, pred: np.ndarray, prob: np.ndarray, task: str, labels: list[str]) -> str:
     """Three short lines: truth, prediction, and the probability behind the call (see `predictions`)."""
     if task != "multi-label":
-        return f"true: {_short(labels[int(truth)], 14)}\npred: {_short(labels[int(pred)], 14)}\np = {prob[pred]:.2f}"
+        return f"true: {short(labels[int(truth)], 14)}\npred: {short(labels[int(pred)], 14)}\np = {prob[pred]:.2f}"
     sure, wrong = np.where(pred == 1, prob, 1 - prob), pred != truth
     j = int(np.argmax(np.where(wrong, sure, -1))) if wrong.any() else int(np.argmin(sure))
-    return f"true: {_names(labels, truth)}\npred: {_names(labels, pred)}\n{_short(labels[j], 12)} p = {prob[j]:.2f}"
+    return f"true: {_names(labels, truth)}\npred: {_names(labels, pred)}\n{short(labels[j], 12)} p = {prob[j]:.2f}"
 
 
-@_styled
+@styled
 def sample_grid(images: np.ndarray, y_true: np.ndarray, y_prob: np.ndarray, labels: list[str], task: str,
-                threshold: float = 0.5, max_tiles: int = 32) -> bytes:
+                threshold: float | list[float] = 0.5, max_tiles: int = 32) -> Rendered:
     """A grid of test images, errors first, framed red (wrong) or green (right), captioned true / pred / prob."""
     if len(images) == 0:
         return blank("No test images available")
@@ -268,4 +273,4 @@ def sample_grid(images: np.ndarray, y_true: np.ndarray, y_prob: np.ndarray, labe
     errors = f"{n_errors} wrong, shown first (most confident first)" if n_errors else "all correct"
     fig.suptitle(f"{len(order)} of {len(images)} test images · {errors}", fontsize=10)
     fig.tight_layout()
-    return to_png(fig)
+    return render(fig)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from meddl.errors import ConfigError, DataError
+from meddl.evaluate.bootstrap import percentile_interval, ratio
 
 
 def classification_metrics(y_true: np.ndarray, y_prob: np.ndarray, labels: Sequence[str],
@@ -69,9 +70,9 @@ def bootstrap_ci(y_true: np.ndarray, y_prob: np.ndarray, groups: Sequence[str], 
     picks = rng.integers(0, n_groups, size=(n_boot, n_groups))
     weights = np.stack([np.bincount(row, minlength=n_groups) for row in picks]).astype(float)
     values = _from_confusion((weights @ cells).reshape(n_boot, k, k), [list(labels).index(s) for s in scored])
-    bounds = {key: _interval(draws, alpha) for key, draws in values.items() if key != "per_class"}
+    bounds = {key: percentile_interval(draws, alpha) for key, draws in values.items() if key != "per_class"}
     bounds["per_class"] = {
-        str(name): {key: _interval(draws[:, j], alpha) for key, draws in values["per_class"].items()}
+        str(name): {key: percentile_interval(draws[:, j], alpha) for key, draws in values["per_class"].items()}
         for j, name in enumerate(labels)
     }
     return bounds
@@ -81,15 +82,15 @@ def _from_confusion(cm: np.ndarray, scored: list[int]) -> dict:
     """Metrics of each confusion matrix in a stack (R, K, K), rows true; NaN where undefined."""
     tp = np.diagonal(cm, axis1=1, axis2=2)
     support, predicted = cm.sum(axis=2), cm.sum(axis=1)
-    f1 = _ratio(2 * tp, support + predicted)
+    f1 = ratio(2 * tp, support + predicted)
     scored_f1, scored_support = f1[:, scored], support[:, scored]
     defined = ~np.isnan(scored_f1)
-    weighted = _ratio(np.where(defined, scored_f1 * scored_support, 0).sum(axis=1), scored_support.sum(axis=1))
+    weighted = ratio(np.where(defined, scored_f1 * scored_support, 0).sum(axis=1), scored_support.sum(axis=1))
     return {
-        "acc": _ratio(tp.sum(axis=1), cm.sum(axis=(1, 2))),
-        "macro_f1": _ratio(np.where(defined, scored_f1, 0).sum(axis=1), defined.sum(axis=1)),
+        "acc": ratio(tp.sum(axis=1), cm.sum(axis=(1, 2))),
+        "macro_f1": ratio(np.where(defined, scored_f1, 0).sum(axis=1), defined.sum(axis=1)),
         "weighted_f1": weighted,
-        "per_class": {"sensitivity": _ratio(tp, support), "ppv": _ratio(tp, predicted), "f1": f1},
+        "per_class": {"sensitivity": ratio(tp, support), "ppv": ratio(tp, predicted), "f1": f1},
     }
 
 
@@ -102,18 +103,6 @@ def _check(y_true: np.ndarray, y_prob: np.ndarray, labels: Sequence[str]) -> tup
     if y_true.min() < 0 or y_true.max() >= len(labels):
         raise DataError(f"y_true: expected class indices 0..{len(labels) - 1}, got {np.unique(y_true)[:10].tolist()}")
     return y_true, y_prob.argmax(axis=1)
-
-
-def _interval(draws: np.ndarray, alpha: float) -> list[float | None]:
-    draws = draws[~np.isnan(draws)]
-    if not draws.size:
-        return [None, None]
-    return [float(v) for v in np.percentile(draws, [50 * alpha, 100 - 50 * alpha])]
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    num, den = np.asarray(num, float), np.asarray(den, float)
-    return np.divide(num, den, out=np.full(np.broadcast(num, den).shape, np.nan), where=den != 0)
 
 
 def _num(value: float) -> float | None:

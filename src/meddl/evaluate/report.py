@@ -3,8 +3,9 @@ figures, and the small formatting helpers (numbers, intervals, durations, escape
 figures), so that all of meddl's reports look alike and none is ever half-written.
 
 A task's report (`meddl.tasks.image.report`, `meddl.tasks.sequence.report`, ...) composes these; it embeds every
-figure as a data URI and inlines the CSS, so the HTML opens offline and can be mailed as a single file. Every text
-that may come from the user (label names from folders) goes through `table`, `section` or `html.escape`.
+figure as a data URI (SVG where the figure has one, see `vector_uri`) and inlines the CSS, so the HTML opens
+offline and can be mailed as a single file. Every text that may come from the user (label names from folders) goes
+through `table`, `section` or `html.escape`.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ def report_stylesheet() -> str:
 
 
 def write_report_files(output_dir: Path, render_figures, render_html) -> Path:
-    """Write `render_html(pngs)` as report.html and `render_figures()` ({name: PNG bytes}) as figures/*.png into
-    `output_dir`, and return the HTML path.
+    """Write `render_html(pngs)` as report.html and `render_figures()` ({name: PNG bytes}) as figures/NAME.png into
+    `output_dir`, and return the HTML path. A figure rendered with its SVG (`meddl.evaluate.figures.Rendered`) is
+    also written as figures/NAME.svg.
 
     Everything is built in a hidden folder inside `output_dir` and moved into place with `os.replace` only once
     complete, so a crash never leaves a half-written report; on failure the folder is removed and nothing new
-    remains. The HTML embeds its figures, so it never depends on the PNG files beside it.
+    remains. The HTML embeds its figures, so it never depends on the files beside it.
     """
     output_dir = Path(output_dir)
     created = not output_dir.exists()
@@ -42,12 +44,16 @@ def write_report_files(output_dir: Path, render_figures, render_html) -> Path:
     try:
         pngs = render_figures()
         (staging / "figures").mkdir()
+        written = []
         for name, data in pngs.items():
-            (staging / "figures" / f"{name}.png").write_bytes(data)
+            files = {f"{name}.png": data, **({f"{name}.svg": data.svg} if hasattr(data, "svg") else {})}
+            for file, content in files.items():
+                (staging / "figures" / file).write_bytes(content)
+                written.append(file)
         (staging / "report.html").write_text(render_html(pngs), encoding="utf-8")
         (output_dir / "figures").mkdir(exist_ok=True)
-        for name in pngs:
-            os.replace(staging / "figures" / f"{name}.png", output_dir / "figures" / f"{name}.png")
+        for file in written:
+            os.replace(staging / "figures" / file, output_dir / "figures" / file)
         os.replace(staging / "report.html", output_dir / "report.html")
     except BaseException:
         shutil.rmtree(output_dir if created else staging, ignore_errors=True)
@@ -91,6 +97,15 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def vector_uri(rendered: bytes) -> str:
+    """A figure embedded in the page as SVG where it was rendered with one (sharp at any zoom and in print), else
+    as PNG. Base64 keeps the page valid whatever text the figure holds."""
+    svg = getattr(rendered, "svg", None)
+    if svg is None:
+        return data_uri(rendered)
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+
+
 def section(title: str, note: str, body: str) -> str:
     """A titled section with an explanatory note; `body` is HTML already escaped."""
     return f'<section><h2>{escape(title)}</h2><p class="note">{escape(note)}</p>{body}</section>'
@@ -125,3 +140,33 @@ def config_section(config: dict) -> str:
 
     return ("<section><details><summary>Configuration</summary><pre>"
             + escape(json.dumps(config, indent=2, default=str)) + "</pre></details></section>")
+
+
+def reproducibility_section(record: dict | None) -> str:
+    """The "Reproducibility" block from a `meddl.evaluate.reproducibility` record: software versions, the code's
+    commit, checksums of the data and the checkpoint, and the precision used; empty without a record."""
+    if not record:
+        return ""
+    versions = " · ".join(f"{name} {version}" for name, version in record["versions"].items() if version)
+    code = record.get("code")
+    commit = (f"git commit {code['commit']}" + (" with uncommitted changes" if code["dirty"] else "")
+              if code else "not run from a git checkout (see the meddl version)")
+    data = record["data"]
+    same = {True: "the same samples and labels the model was trained with",
+            False: "differs from the data the model was trained with (evaluated with --force?)",
+            None: "no fingerprint from training to compare with"}[data["same_as_training"]]
+    checkpoint, precision = record["checkpoint"], record["precision"]
+    rows = [
+        ["Software", versions],
+        ["Code", commit],
+        [f"Data ({data['split']} split)", f"SHA-256 {data['sha256']}: {same}"],
+        ["Checkpoint", f"{checkpoint['path']} · file SHA-256 {checkpoint['sha256'] or DASH} · weights SHA-256 "
+                       f"{checkpoint['weights_sha256']}"],
+        ["Precision", f"training {precision['training'] or DASH} ({precision['training_source']}) · evaluation "
+                      f"{precision['evaluation'] or DASH}"],
+    ]
+    note = ("What reproduces these numbers. The data checksum covers the samples and labels as loaded (after any "
+            "resizing), so it identifies the data whatever files it came from; the weights checksum stays the same "
+            "when meddl adds entries to the checkpoint file.")
+    return section("Reproducibility", note, '<div class="table-wrap">'
+                   + table(["", "Details"], rows, "reproducibility") + "</div>")

@@ -41,3 +41,17 @@ def run_record(data, module, split: str, scored: dict, val: dict, config: dict, 
         **(extra or {}),
         "history": history or [],
     }
+
+
+CARD_METRICS = ("auc", "auprc", "acc", "balanced_accuracy", "macro_f1", "ece", "brier", "n", "threshold")
+
+
+def card_metrics(payload: dict, split: str) -> dict:
+    """What a model card shows of an evaluation's metrics.json: the split's summary figures with their intervals
+    and, where computed, the metrics at the operating point the model is deployed with."""
+    scored = payload.get(split)
+    if not isinstance(scored, dict):
+        return {}
+    summary = {key: scored[key] for key in CARD_METRICS if key in scored}
+    extra = {"operating_point": scored["operating_point"]} if "operating_point" in scored else {}
+    return {"split": split, **summary, "ci": scored.get("ci", {}), **extra}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -45,21 +46,6 @@ def predictions_csv(y_true: np.ndarray, y_prob: np.ndarray, labels: list[str], s
     return buffer.getvalue()
 
 
-def _tuned_metrics(module, task: str, y_true, y_prob, labels, n_bootstrap: int, seed: int) -> dict | None:
-    """Metrics at the checkpoint's tuned decision threshold (see `meddl.evaluate.thresholds`), or None."""
-    from meddl.evaluate.metrics import bootstrap_ci, compute_metrics
-
-    threshold = getattr(module, "threshold", None)
-    if threshold is None:
-        return None
-    at = compute_metrics(task, y_true, y_prob, labels, threshold=threshold)
-    ci = bootstrap_ci(task, y_true, y_prob, n_boot=n_bootstrap, seed=seed, threshold=threshold) if n_bootstrap else {}
-    return {"threshold": threshold, "method": getattr(module, "threshold_method", None) or "youden",
-            **{key: at[key] for key in ("acc", "balanced_accuracy", "macro_f1")},
-            "per_class": at["per_class"], "confusion_matrix": at["confusion_matrix"],
-            "ci": {key: ci[key] for key in ("acc", "balanced_accuracy", "macro_f1") if key in ci}}
-
-
 def evaluate_module(
     module,
     data: ImageSplits,
@@ -76,26 +62,41 @@ def evaluate_module(
 ) -> RunResult:
     """Compute metrics (and val metrics) for `module`, write metrics.json, predictions and report.html.
 
-    `started_at` (a `time.perf_counter()` value) is when the whole run began: the wall time recorded in
-    metrics.json covers everything up to and including the report. `extra` entries are added to metrics.json.
+    The split's entry in metrics.json holds MedMNIST's figures (at 0.5, or the argmax) with their intervals (`ci`),
+    the metrics at the decision the model is deployed with (`operating_point`, see `meddl.evaluate.operating_point`)
+    and the ROC curves' bootstrap band (`roc_band`); `reproducibility` records versions, commit, checksums and
+    precision (see `meddl.evaluate.reproducibility`). `started_at` (a `time.perf_counter()` value) is when the
+    whole run began: the wall time recorded in metrics.json covers everything up to and including the report.
+    `extra` entries are added to metrics.json.
     """
     started_at = time.perf_counter() if started_at is None else started_at
-    from meddl.evaluate.metrics import bootstrap_ci, compute_metrics
-    from meddl.tasks.image.report import ReportInput, write_report
+    from meddl.evaluate.metrics import bootstrap_ci, compute_metrics, roc_band
+    from meddl.evaluate.operating_point import deployed_rule, operating_point
+    from meddl.evaluate.reproducibility import reproducibility
+    from meddl.evaluate.sample_size import small_sample_warning
     from meddl.explain.mistakes import explain_mistakes
+    from meddl.tasks.image.report import ReportInput, write_report
 
     check_compatible(module, data)
     task, labels = module.hparams.task, list(module.hparams.labels)
     y_prob = predict_split(module, data.images[split])
     y_true = data.labels[split]
-    metrics = compute_metrics(task, y_true, y_prob, labels)
+    metrics = compute_metrics(task, y_true, y_prob, labels)  # MedMNIST's convention: 0.5, or the argmax
     intervals = bootstrap_ci(task, y_true, y_prob, n_boot=n_bootstrap, seed=seed) if n_bootstrap else {}
+    threshold, method = deployed_rule(task, getattr(module, "threshold", None),
+                                      getattr(module, "threshold_method", None))
+    deployed = operating_point(task, y_true, y_prob, labels, threshold, method, n_boot=n_bootstrap, seed=seed)
+    band = roc_band(task, y_true, y_prob, labels, n_boot=n_bootstrap, seed=seed) if n_bootstrap else None
+    record = reproducibility(module, data, split, checkpoint, config, (extra or {}).get("hardware"))
+    cautions = tuple(filter(None, [small_sample_warning(task, y_true, labels, split)]))
+    for caution in cautions:
+        warnings.warn(caution, stacklevel=2)
     payload = {
         "dataset": data.info.name,
         "model": module.hparams.model,
         "task": task,
         "labels": labels,
-        split: {**metrics, "ci": intervals},
+        split: {**metrics, "ci": intervals, "operating_point": deployed, "roc_band": band},
         "config": config,
         "checkpoint": str(checkpoint),
         "best_epoch": best_epoch,
@@ -103,18 +104,17 @@ def evaluate_module(
         "split_sizes": {name: len(images) for name, images in data.images.items()},
         # the (epsilon, delta) a DP-trained checkpoint was trained under; None: no privacy guarantee
         "privacy": getattr(module, "privacy", None),
+        "reproducibility": record,
+        "warnings": list(cautions),
         **(extra or {}),
         "history": history or [],
     }
-    tuned = _tuned_metrics(module, task, y_true, y_prob, labels, n_bootstrap, seed)
-    if tuned is not None:
-        payload[split]["tuned"] = tuned
     if split != "val" and "val" in data.images:
         val_metrics = compute_metrics(task, data.labels["val"], predict_split(module, data.images["val"]), labels)
         payload["val"] = {key: val_metrics[key] for key in ("auc", "acc", "macro_f1", "balanced_accuracy", "ece")}
     output_dir.mkdir(parents=True, exist_ok=True)
-    threshold = 0.5 if metrics.get("threshold") is None else float(metrics["threshold"])
-    explanations = explain_mistakes(module, data.images[split], y_true, y_prob, threshold)
+    decide_at = 0.5 if threshold is None else threshold  # the errors shown are those of the deployed decision
+    explanations = explain_mistakes(module, data.images[split], y_true, y_prob, decide_at)
     report = write_report(
         output_dir,
         ReportInput(
@@ -134,7 +134,10 @@ def evaluate_module(
             best_epoch=best_epoch,
             privacy=getattr(module, "privacy", None),
             explanations=explanations,
-            tuned=tuned,
+            operating_point=deployed,
+            roc_band=band,
+            reproducibility=record,
+            cautions=cautions,
         ),
     )
     write_text_atomic(
