@@ -112,7 +112,8 @@ def _auc(summary: dict) -> str:
 
 QUALITY_HEADER = ["dataset", "GAN min (epochs)", "domain FID", "FID real/real", "precision", "recall",
                   "near-copies px/feat (real)", "Inception FID", "TSTR AUC", "TRTR AUC", "TSTR/TRTR"]
-AUGMENT_HEADER = ["dataset", "real fraction", "n real", "n synthetic", "real only AUC", "real + synthetic AUC", "gain"]
+AUGMENT_HEADER = ["dataset", "real fraction", "n real", "n synthetic", "steps", "real only AUC",
+                  "real + synthetic AUC", "gain"]
 
 
 def quality_rows(results: list[dict]) -> list[list[str]]:
@@ -138,7 +139,7 @@ def quality_rows(results: list[dict]) -> list[list[str]]:
 
 def augment_rows(results: list[dict]) -> list[list[str]]:
     return [[r["dataset"], f"{row['fraction']:.0%}", str(row["n_real"]), str(row["n_synthetic"]),
-             _auc(row["real_only"]), _auc(row["real_plus_synthetic"]),
+             str(row.get("steps", "?")), _auc(row["real_only"]), _auc(row["real_plus_synthetic"]),
              "n/a" if row["auc_gain"] is None else f"{row['auc_gain']:+.3f}"]
             for r in results if "error" not in r for row in r["metrics"]["utility"].get("augmentation", [])]
 

@@ -50,6 +50,9 @@ def test_run_records_history_samples_and_report(tiny_gan_run):
     assert run["labels"] == ["normal", "pneumonia"] and run["epochs_trained"] == 3
     html = result.report.read_text()
     assert "Samples per class" in html and "data:image/png;base64," in html
+    # before `meddl gan evaluate` the page still leads with quality (saying it is not measured yet), losses last
+    assert html.index("not evaluated") < html.index("Samples per class") < html.index("Training losses")
+    assert "Use for classification" not in html
 
 
 def test_resume_continues_from_the_last_epoch(tiny_pneumonia, tmp_path):

@@ -67,6 +67,14 @@ def test_ecg_run_reports_se_ppv_f1_over_nsvf_with_record_level_intervals(shared_
     # the rhythm gate was fitted on the training beats and travels in the checkpoint and metrics.json
     assert module.rhythm_gate is not None and module.net.head.mlp[-1].out_features == 3
     assert metrics["rhythm_gate"] == module.hparams.rhythm_gate and 0 < metrics["rhythm_gate"]["threshold"] < 1
+    # the report and metrics.json say what was evaluated: DS2 record 100, the gate's decisions, what was left out
+    split, applied = metrics["evaluated_split"], metrics["rhythm_gate_applied"]
+    assert split["records"] == ["100"] and split["scheme"] == "inter-patient" and split["n_samples"] == test["n"]
+    assert applied["used"] and applied["n_beats"] == test["n"] and 0 < applied["beats_decided"] <= test["n"]
+    assert metrics["left_out"]["paced_records"] == ["102", "104", "107", "217"]
+    page = (run / "report.html").read_text()
+    assert page.index("What was evaluated") < page.index("Test metrics")
+    assert "DS2 (the records chosen by -O records)" in page and "It removes no beats" in page
 
     # `meddl evaluate` rebuilds the data from the checkpoint alone and finds the same figures
     assert main(["evaluate", str(run / "checkpoints" / "best.ckpt"), "--output-dir", str(tmp_path / "again"),
@@ -82,6 +90,7 @@ def test_text_sections_and_question_answering_train(shared_data, tmp_path):
     assert list(sections["test"]["per_class"]) == labels and len(labels) >= 4
     assert 1 / len(labels) < sections["test"]["acc"] <= 1  # better than guessing among the sections
     assert sections["model"] == "bilstm-attention" and sections["test"]["macro_f1"] is not None
+    assert sections["evaluated_split"]["description"].startswith("the official PQA-L test half")
     qa = meddl.train("pubmedqa", tmp_path / "qa", data_options=options, **FAST).metrics
     assert qa["labels"] == ["yes", "no", "maybe"] and qa["test"]["n"] == qa["split_sizes"]["test"]
     module = load_model(tmp_path / "qa" / "checkpoints" / "best.ckpt")[1]
@@ -149,6 +158,7 @@ def test_resumed_ecg_run_ends_with_the_weights_of_an_uninterrupted_one(shared_da
     module = load_model(tmp_path / "resumed" / "checkpoints" / "last.ckpt")[1]
     assert module.rhythm_gate is None and module.net.head.mlp[-1].out_features == 4
     assert "rhythm_gate" not in _metrics(tmp_path / "resumed")
+    assert "intra-patient split" in _metrics(tmp_path / "resumed")["rhythm_gate_applied"]["description"]
 
 
 def test_checkpoint_of_the_wrong_kind_is_a_clear_error(tmp_path, capsys):

@@ -3,7 +3,8 @@
 
 metrics.json has the layout of the image runs (dataset, model, kind, task, labels, <split>{..., ci}, val{...}, config,
 checkpoint, best_epoch, epochs_run, split_sizes, history, wall_time_s, plus what the caller adds: fit_seconds,
-hardware).
+hardware), and says what was evaluated: `evaluated_split` (scheme, records or documents, sizes, a one-line
+description) and, for ECG, `rhythm_gate` (the fitted gate), `rhythm_gate_applied` and `left_out`.
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ def predictions_csv(y_true: np.ndarray, y_prob: np.ndarray, labels: list[str], g
     return buffer.getvalue()
 
 
-def _classifier_metrics(module, data, split: str, n_bootstrap: int, seed: int) -> tuple[dict, dict, str, dict]:
-    """(metrics, intervals, predictions CSV, val summary) of a classifier on `split`."""
+def _classifier_metrics(module, data, split: str, n_bootstrap: int, seed: int
+                        ) -> tuple[dict, dict, str, dict, np.ndarray]:
+    """(metrics, intervals, predictions CSV, val summary, predicted class indices) of a classifier on `split`."""
     from meddl.evaluate.grouped_metrics import bootstrap_ci, classification_metrics
     from meddl.tasks.sequence.module import scored_labels
 
@@ -95,7 +97,23 @@ def _classifier_metrics(module, data, split: str, n_bootstrap: int, seed: int) -
         val_metrics = classification_metrics(data.labels["val"], module.predict_proba(split_loader(module, data, "val")),
                                              labels, scored)
         val = {key: val_metrics[key] for key in ("acc", "macro_f1", "weighted_f1")}
-    return metrics, intervals, predictions_csv(y_true, y_prob, labels, groups), val
+    return metrics, intervals, predictions_csv(y_true, y_prob, labels, groups), val, y_prob.argmax(axis=1)
+
+
+def provenance(module, data: SignalSplits | TextSplits, split: str, predicted: np.ndarray) -> dict:
+    """The metrics.json entries that say what was evaluated: the split (`evaluated_split`) and, for ECG, the fitted
+    gate (`rhythm_gate`, when there is one), what it did here (`rhythm_gate_applied`) and what the loader drops
+    (`left_out`); see `meddl.tasks.sequence.provenance`."""
+    from meddl.tasks.sequence.provenance import left_out, rhythm_gate_applied, split_facts
+
+    entries: dict = {"evaluated_split": split_facts(data, split).to_dict()}
+    hp = module.hparams
+    if hp.kind == "ecg":
+        if hp.get("rhythm_gate"):
+            entries["rhythm_gate"] = hp.rhythm_gate
+        entries["rhythm_gate_applied"] = rhythm_gate_applied(hp, list(hp.labels), predicted)
+        entries["left_out"] = left_out(data)
+    return entries
 
 
 def evaluate_sequences(
@@ -121,15 +139,16 @@ def evaluate_sequences(
     if split not in data.split_names():
         raise DataError(f"{data.info.name}: no split {split!r}; expected one of {sorted(data.split_names())}")
     hp = module.hparams
-    metrics, intervals, predictions, val = _classifier_metrics(module, data, split, n_bootstrap, seed)
-    gate = {"rhythm_gate": hp.rhythm_gate} if hp.get("rhythm_gate") else {}
+    metrics, intervals, predictions, val, predicted = _classifier_metrics(module, data, split, n_bootstrap, seed)
+    facts = provenance(module, data, split, predicted)
     payload = run_record(data, module, split, {**metrics, "ci": intervals}, val, config, checkpoint, best_epoch,
-                         history, extra, **gate)
+                         history, extra, **facts)
     output_dir.mkdir(parents=True, exist_ok=True)
     report = write_sequence_report(output_dir, SequenceReport(
         title=f"{data.info.name} · {hp.model}", dataset=data.info.name, kind=hp.kind, model=hp.model,
         labels=list(data.info.labels), split=split, metrics=metrics, confidence_intervals=intervals,
-        history=history or [], config=config, wall_time_s=time.perf_counter() - started_at, best_epoch=best_epoch))
+        history=history or [], config=config, wall_time_s=time.perf_counter() - started_at, best_epoch=best_epoch,
+        provenance=facts))
     write_text_atomic(output_dir / f"predictions_{split}.csv", predictions)
     payload["wall_time_s"] = round(time.perf_counter() - started_at, 2)
     write_json_atomic(output_dir / "metrics.json", payload)

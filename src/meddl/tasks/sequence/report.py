@@ -2,12 +2,13 @@
 
 Built on the shared report shell (`meddl.evaluate.report`: one stylesheet, figures embedded as data URIs, every text
 escaped, written in a hidden folder and moved into place only when complete): headline macro-F1 and accuracy with
-their cluster-bootstrap intervals, per-class Se/+P/F1, the confusion matrix and training curves.
+their cluster-bootstrap intervals, what was evaluated (the split, and for ECG the rhythm gate and what the loader
+left out), per-class Se/+P/F1, the confusion matrix and training curves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class SequenceReport:
     config: dict
     wall_time_s: float
     best_epoch: int | None = None
+    provenance: dict = field(default_factory=dict)  # `evaluation.provenance`: the split, rhythm gate, left out
 
 
 def write_sequence_report(output_dir: Path, report: SequenceReport) -> Path:
@@ -78,6 +80,22 @@ def _sections(report: SequenceReport, uris: dict[str, str]) -> list[str]:
     ]
 
 
+def _evaluated(report: SequenceReport) -> str:
+    """What was evaluated: the split (scheme, records or documents, sizes), and for ECG the rhythm gate and what
+    the loader left out, as a two-column table opening the page."""
+    facts = report.provenance
+    rows = [["Split", facts["evaluated_split"]["description"]]] if "evaluated_split" in facts else []
+    if "rhythm_gate_applied" in facts:
+        rows.append(["Rhythm gate", facts["rhythm_gate_applied"]["description"]])
+    if "left_out" in facts:
+        rows.append(["Left out", facts["left_out"]["description"]])
+    if not rows:
+        return ""
+    return section("What was evaluated", "The samples these figures come from; compare with a published result "
+                   "only where the split is the same.",
+                   '<div class="table-wrap">' + table(["", "Details"], rows, "metrics") + "</div>")
+
+
 def _html(report: SequenceReport, pngs: dict[str, bytes]) -> str:
     date = datetime.now().strftime("%Y-%m-%d %H:%M")
     uris = {name: data_uri(data) for name, data in pngs.items()}
@@ -89,9 +107,12 @@ def _html(report: SequenceReport, pngs: dict[str, bytes]) -> str:
     facts = [("Dataset", report.dataset), ("Model", report.model), ("Kind", report.kind),
              (f"{report.split.capitalize()} samples", str(report.metrics.get("n"))),
              ("Wall time", duration(report.wall_time_s)), ("Date", date)]
+    split = report.provenance.get("evaluated_split")
+    if split:
+        facts.insert(3, ("Split", f"{report.split} ({split['scheme']})"))
     if report.best_epoch is not None:
         facts.append(("Best epoch", str(report.best_epoch)))
-    sections = _sections(report, uris)
+    sections = [part for part in [_evaluated(report)] if part] + _sections(report, uris)
     sections.append(section("Training curves", "Loss per epoch and the validation metrics; the dotted line marks "
                             "the epoch kept.", figure(uris["training_curves"], "training curves")))
     sections.append(config_section(report.config))

@@ -2,7 +2,8 @@
 
 One call samples the generator, measures the samples against the real dataset (domain FID, precision/recall,
 memorisation; Inception FID when its weights file is given), checks their use for classification (TSTR vs TRTR,
-augmentation gain), writes everything to metrics.json and adds the metrics table to the GAN run's report.
+augmentation gain with every classifier trained for the same number of steps), writes everything to metrics.json
+and rewrites the GAN run's report to lead with the quality figures.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def evaluate_generator(
     mark = time.perf_counter()
     real_npz = write_real_npz(real, output / "data" / "real_100.npz")
     classifier, classifier_path, trtr = _classifier(classifier_checkpoint, real_npz, output, bundle,
-                                                    classifier_epochs, seed, progress, need_trtr=tstr or augmentation)
+                                                    classifier_epochs, seed, progress, need_trtr=tstr)
     timings["classifier_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -154,10 +155,12 @@ def evaluate_generator(
             ratio = None if not (trtr["auc"] and synthetic["auc"] is not None) else synthetic["auc"] / trtr["auc"]
             utility.update(trtr=trtr, tstr=synthetic, tstr_over_trtr=ratio)
         if augmentation:
-            _say(progress, f"augmentation gain at fractions {list(fractions)}")
-            utility["augmentation"] = augmentation_gain(
+            _say(progress, f"augmentation gain at fractions {list(fractions)}, every classifier the same steps")
+            utility.update(augmentation_gain(
                 real, (images, labels), output / "augmentation", fractions=fractions, epochs=classifier_epochs,
-                seed=seed, progress=progress, full_real=trtr)
+                seed=seed, progress=progress))
+            if utility["augmentation_steps"]["warning"]:
+                _say(progress, f"warning: {utility['augmentation_steps']['warning']}")
     timings["utility_s"] = time.perf_counter() - mark
 
     metrics = {
@@ -251,36 +254,6 @@ def _inception_fid(model, weights: Path, train: np.ndarray, images: np.ndarray, 
     return {"fid": fid(real_features, fake_features), "weights": str(weights), "n": m}
 
 
-def report_summary(metrics: dict) -> dict:
-    """The headline figures of metrics.json, flat, for the report's metrics table (the full file keeps the
-    per-run details, nearest pairs and paths)."""
-    domain, memory, utility = metrics["domain"], metrics["memorisation"], metrics["utility"]
-    summary = {
-        "domain_fid": domain["fid"],
-        "domain_fid_real_test_vs_train": domain["fid_real_test_vs_train"],
-        "fid": metrics["inception"].get("fid"),
-        "precision": domain["precision"],
-        "recall": domain["recall"],
-        "n_synthetic": metrics["n_synthetic"],
-        "near_copies_pixels": memory["pixels"]["flagged_fraction"],
-        "near_copies_features": memory["features"]["flagged_fraction"],
-        "near_copies_expected": memory["pixels"]["expected_fraction"],
-        "exact_copies": memory["pixels"]["exact_copies"],
-    }
-    if "tstr" in utility:
-        summary.update(trtr_auc=utility["trtr"]["auc"], trtr_auc_ci95=utility["trtr"]["auc_ci95"],
-                       tstr_auc=utility["tstr"]["auc"], tstr_auc_ci95=utility["tstr"]["auc_ci95"],
-                       tstr_over_trtr=utility["tstr_over_trtr"])
-    if "augmentation" in utility:
-        summary["augmentation"] = [
-            {"fraction": row["fraction"], "n_real": row["n_real"], "n_synthetic": row["n_synthetic"],
-             "auc_real_only": row["real_only"]["auc"], "ci95_real_only": row["real_only"]["auc_ci95"],
-             "auc_real_plus_synthetic": row["real_plus_synthetic"]["auc"],
-             "ci95_real_plus_synthetic": row["real_plus_synthetic"]["auc_ci95"], "auc_gain": row["auc_gain"]}
-            for row in utility["augmentation"]]
-    return summary
-
-
 def _auc(summary: dict) -> str:
     ci = summary.get("auc_ci95") or [None, None]
     value = "n/a" if summary["auc"] is None else f"{summary['auc']:.3f}"
@@ -308,6 +281,10 @@ def format_summary(metrics: dict) -> str:
         ratio = utility["tstr_over_trtr"]
         lines.append(f"TSTR AUC {_auc(utility['tstr'])} vs TRTR {_auc(utility['trtr'])}"
                      + ("" if ratio is None else f": TSTR/TRTR {ratio:.3f}") + f" ({utility['epochs']} epochs)")
+    if "augmentation_steps" in utility:
+        budget = utility["augmentation_steps"]
+        lines.append(f"augmentation: every classifier {budget['steps']} steps ({budget['epochs']} epochs of "
+                     f"{budget['samples_per_epoch']} samples)" if budget["equal"] else f"warning: {budget['warning']}")
     for row in utility.get("augmentation", []):
         gain = "n/a" if row["auc_gain"] is None else f"{row['auc_gain']:+.3f}"
         lines.append(f"augmentation at {row['fraction']:.0%} of real ({row['n_real']}): real only "
@@ -325,4 +302,4 @@ def _refresh_report(checkpoint: Path, metrics: dict, data_dir) -> str | None:
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
     if not (run_dir / RUN_FILE).is_file():
         return None
-    return str(write_gan_report(run_dir, report_summary(metrics), checkpoint=checkpoint, data_dir=data_dir))
+    return str(write_gan_report(run_dir, metrics, checkpoint=checkpoint, data_dir=data_dir))

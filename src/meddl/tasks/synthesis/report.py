@@ -1,5 +1,7 @@
-"""The report page of a GAN run: sample grids per class beside real images, loss curves, collapse warnings and,
-once `meddl gan evaluate` has run, the quality metrics.
+"""The report page of a GAN run. Quality leads: once `meddl gan evaluate` has run, the page opens with FID,
+precision/recall and memorisation, then shows sample grids per class beside real images (and the grids saved during
+training), then the use of the samples for classification (TSTR, the equal-step augmentation comparison), and the
+losses last; collapse warnings follow the quality section.
 
 Everything is read from the run folder (`gan_run.json`, `checkpoints/last.ckpt`), so training writes the page and
 evaluation rewrites it with its metrics by calling the same function. Self-contained HTML (figures as data URIs,
@@ -20,7 +22,8 @@ import numpy as np
 
 from meddl.atomic import write_text_atomic
 from meddl.errors import MeddlError
-from meddl.evaluate.report import duration, fmt, report_stylesheet, table
+from meddl.evaluate.report import duration, report_stylesheet
+from meddl.tasks.synthesis.report_sections import headline, quality, utility
 
 GRID_SEED = 1234
 COLUMNS = 10
@@ -30,9 +33,9 @@ def write_gan_report(output_dir: str | Path, metrics: dict | None = None, *, che
                      data_dir: str | Path | None = None) -> Path:
     """Write `output_dir/report.html` for the GAN run in `output_dir` and return its path.
 
-    `metrics` (e.g. the content of metrics.json: FID, precision/recall, TSTR, ...) adds a metrics table;
-    nested dicts are flattened and lists of dicts become tables. `checkpoint` defaults to the run's last.ckpt,
-    `data_dir` (for the real images) to the one the run was trained with.
+    `metrics` (what `meddl gan evaluate` writes to metrics.json) adds the quality section at the top and the
+    classification-utility section after the samples. `checkpoint` defaults to the run's last.ckpt, `data_dir`
+    (for the real images) to the one the run was trained with.
     """
     from meddl.tasks.synthesis.training import RUN_FILE
 
@@ -55,9 +58,10 @@ def write_gan_report(output_dir: str | Path, metrics: dict | None = None, *, che
         style=report_stylesheet(),
         title=escape(f"{config['dataset']} · {kind} synthesis"),
         facts=" · ".join(f"<span>{escape(k)} <b>{escape(v)}</b></span>" for k, v in facts),
-        headline=_headline(run, metrics),
+        headline=headline(metrics),
+        quality=quality(metrics),
         collapse=_collapse(run.get("collapse")),
-        metrics=_metrics(metrics),
+        utility=utility(metrics),
         rows=escape(", ".join(run["labels"]) if config["conditional"] else "unconditional"),
         real_grid=_uri(real_grid),
         fake_grid=_uri(fake_grid),
@@ -120,18 +124,6 @@ def _curves(history: list[dict]) -> bytes:
         return to_png(fig)
 
 
-def _headline(run: dict, metrics: dict | None) -> str:
-    last = run["history"][-1] if run["history"] else {}
-    cards = [("D loss (last epoch)", fmt(last.get("train_d_loss"))),
-             ("G loss (last epoch)", fmt(last.get("train_g_loss")))]
-    for key, name in (("domain_fid", "Domain FID"), ("fid", "FID"), ("precision", "Precision"), ("recall", "Recall")):
-        value = (metrics or {}).get(key)
-        if isinstance(value, (int, float)):
-            cards.append((name, fmt(value, 2)))
-    return "".join(f'<div class="card"><div class="name">{escape(name)}</div><div class="value">{escape(value)}'
-                   "</div></div>" for name, value in cards[:4])
-
-
 def _collapse(collapse: dict | None) -> str:
     if not collapse:
         return ""
@@ -139,37 +131,6 @@ def _collapse(collapse: dict | None) -> str:
     stopped = f"<p><b>{escape(collapse['reason'])}</b></p>" if collapse.get("stopped") else ""
     return (f'<section class="warning">\n  <h2>Collapse warnings</h2>\n  <p class="note">The collapse detector '
             f"flagged these epochs; treat the samples with suspicion.</p>\n  {stopped}<ul>{items}</ul>\n</section>\n")
-
-
-def _flatten(value, prefix: str = "") -> list[tuple[str, object]]:
-    if isinstance(value, dict):
-        return [pair for key, item in value.items() for pair in _flatten(item, f"{prefix}{key}.")]
-    return [(prefix.rstrip("."), value)]
-
-
-def _metrics(metrics: dict | None) -> str:
-    """Scalars (nested dicts flattened to dotted names) in one table; each list of dicts as a table of its own."""
-    if not metrics:
-        return ""
-    scalars, tables = [], []
-    for key, value in _flatten(metrics):
-        if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
-            columns = list(dict.fromkeys(c for row in value for c in row))
-            rows = [[_cell(row.get(c)) for c in columns] for row in value]
-            tables.append(f"<h3>{escape(key)}</h3><div class=\"table-wrap\">{table(columns, rows)}</div>")
-        elif isinstance(value, (int, float, str, bool)) or value is None:
-            scalars.append([key, _cell(value)])
-    body = f'<div class="table-wrap">{table(["Metric", "Value"], scalars, "metrics")}</div>' if scalars else ""
-    return ('<section>\n  <h2>Quality metrics</h2>\n  <p class="note">From <code>meddl gan evaluate</code> '
-            f"(metrics.json).</p>\n  {body}{''.join(tables)}\n</section>\n")
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return fmt(value)
-    if isinstance(value, list):
-        return ", ".join(_cell(v) for v in value)
-    return "—" if value is None else str(value)
 
 
 def _progression(samples: Path) -> str:
