@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import tempfile
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -102,14 +101,14 @@ def test_changed_files_make_a_new_split_with_a_warning(tmp_path):
 def test_unwritable_folder_keeps_the_split_in_the_cache(tmp_path, monkeypatch):
     root = make_classes(tmp_path / "ro", {"x": 4, "y": 4})
     monkeypatch.setenv("MEDDL_CACHE_DIR", str(tmp_path / "cache"))
-    real_mkstemp = tempfile.mkstemp
+    real_open = folders.open_temporary
 
-    def refuse_data_folder(*args, dir=None, **kwargs):  # the tests run as root, so chmod would not stop writes
-        if Path(dir) == root:
-            raise PermissionError(13, "Permission denied", str(dir))
-        return real_mkstemp(*args, dir=dir, **kwargs)
+    def refuse_data_folder(target, *args, **kwargs):  # the tests run as root, so chmod would not stop writes
+        if Path(target).parent == root:
+            raise PermissionError(13, "Permission denied", str(target.parent))
+        return real_open(target, *args, **kwargs)
 
-    monkeypatch.setattr(folders.tempfile, "mkstemp", refuse_data_folder)
+    monkeypatch.setattr(folders, "open_temporary", refuse_data_folder)
     with pytest.warns(UserWarning, match="cannot write"):
         first = load_user_images(root, size=8, seed=0)
     cached = list((tmp_path / "cache" / "splits").glob(f"*{SPLIT_FILE}"))

@@ -35,7 +35,7 @@ def devices(value: str) -> int | str:
 
 def print_result(result) -> None:
     """The headline figures of a training or evaluation run (whichever the run reports), then where its files are."""
-    split = "test" if "test" in result.metrics else "val"
+    split = next(name for name in ("test", "all", "val", "train") if name in result.metrics)
     metrics, ci = result.metrics[split], result.confidence_intervals
 
     def with_ci(key: str) -> str:

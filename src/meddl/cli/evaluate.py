@@ -11,9 +11,10 @@ from meddl.cli.common import Subparsers, print_result
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from meddl.api import evaluate
 
-    output_dir = args.output_dir or Path(args.checkpoint).resolve().parent.parent / f"evaluate-{args.split}"
-    result = evaluate(args.checkpoint, output_dir, dataset=args.dataset, data_dir=args.data_dir, split=args.split,
-                      n_bootstrap=args.bootstrap, force=args.force)
+    # progress: the GAN evaluation's stage messages and classifier trainings (a classifier's evaluation has none)
+    quiet = {"progress": False} if args.quiet else {}
+    result = evaluate(args.checkpoint, args.output_dir, dataset=args.dataset, data_dir=args.data_dir,
+                      split=args.split, n_bootstrap=args.bootstrap, force=args.force, **quiet)
     print_result(result)
 
 
@@ -22,7 +23,8 @@ def register(commands: Subparsers) -> None:
     evaluate.add_argument("checkpoint", type=Path)
     evaluate.add_argument("--dataset", help="dataset to evaluate on (default: the one it was trained on)")
     evaluate.add_argument("--data-dir", type=Path)
-    evaluate.add_argument("--split", default="test", choices=["train", "val", "test"])
+    evaluate.add_argument("--split", choices=["train", "val", "test", "all"],
+                          help="default: test on the training dataset; all (every image) on another one")
     evaluate.add_argument("--output-dir", type=Path, help="default: RUN/evaluate-SPLIT next to the checkpoints")
     evaluate.add_argument("--bootstrap", type=int, default=1000)
     evaluate.add_argument("--force", action="store_true",

@@ -12,7 +12,6 @@ import hashlib
 import io
 import os
 import re
-import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -21,9 +20,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from meddl.atomic import open_temporary
 from meddl.data.download import default_cache_dir
 from meddl.data.imageio import IMAGE_SUFFIXES, is_image_file, read_image, resize_image
-from meddl.data.types import SPLITS, DatasetInfo, ImageSplits
+from meddl.data.types import SPLITS, WHOLE_SPLIT, DatasetInfo, ImageSplits
 from meddl.errors import ConfigError, DataError
 
 SPLIT_FRACTIONS: dict[str, float] = {"train": 0.7, "val": 0.1, "test": 0.2}
@@ -40,12 +40,15 @@ class _Sample:
     split: str | None = None
 
 
-def load_user_images(path: Path, size: int, seed: int) -> ImageSplits:
+def load_user_images(path: Path, size: int, seed: int, whole: bool = False, record_split: bool = True) -> ImageSplits:
     """Load a folder of class sub-folders (optionally inside train/ val/ test/) or a CSV of path,label[,split].
 
     A CSV label cell holding several labels separated by '|' or ';' makes the task multi-label. Every image is
     resized to size x size; all must have the same channel count. An existing split file listing the same files
     and labels is reused whatever the seed; delete it to split anew.
+
+    `whole` puts every image into one split, "all" (an external test set: no split is read, made or written);
+    without `record_split` a new split is kept in memory only (evaluation never writes beside the data).
     """
     path = Path(path).expanduser()
     if size < 1:
@@ -63,19 +66,22 @@ def load_user_images(path: Path, size: int, seed: int) -> ImageSplits:
     classes = _sort_labels({label for sample in samples for label in sample.labels})
     if len(classes) < 2:
         raise DataError(f"{path}: found the label(s) {list(classes)}; a classifier needs at least 2 classes")
-    record_split = None
-    if samples[0].split is None:
-        samples, record_split = _with_split(samples, split_file, seed)
-    by_split = {split: [s for s in samples if s.split == split] for split in SPLITS}
+    record = None
+    if whole:
+        samples = [replace(s, split=WHOLE_SPLIT) for s in samples]
+    elif samples[0].split is None:
+        samples, record = _with_split(samples, split_file, seed)
+    names = (WHOLE_SPLIT,) if whole else SPLITS
+    by_split = {split: [s for s in samples if s.split == split] for split in names}
     for split, members in by_split.items():
         if not members:
             raise DataError(f"{path}: the {split} split holds no images; each of {', '.join(SPLITS)} needs some")
-    ordered = [s for split in SPLITS for s in by_split[split]]
+    ordered = [s for split in names for s in by_split[split]]
     pixels = _read_all(ordered, size, name)
-    if record_split is not None:  # only once every image has been read: a failed load leaves nothing beside the data
-        record_split()
+    if record is not None and record_split:  # only once every image was read: a failed load leaves nothing behind
+        record()
     task = "multi-label" if multi_label else ("binary" if len(classes) == 2 else "multi-class")
-    counts = {split: len(by_split[split]) for split in SPLITS}
+    counts = {split: len(by_split[split]) for split in names}
     info = DatasetInfo(
         name=name, task=task, n_channels=int(pixels.shape[3]), labels=classes, splits=counts,
         license="user data", description=str(path), sizes=(size,),
@@ -83,9 +89,9 @@ def load_user_images(path: Path, size: int, seed: int) -> ImageSplits:
     bounds = np.cumsum([0, *counts.values()])
     splits = ImageSplits(
         info=info,
-        images={split: pixels[bounds[i] : bounds[i + 1]] for i, split in enumerate(SPLITS)},
-        labels={split: _encode(by_split[split], classes, multi_label) for split in SPLITS},
-        sources={split: [str(s.path) for s in by_split[split]] for split in SPLITS},
+        images={split: pixels[bounds[i] : bounds[i + 1]] for i, split in enumerate(names)},
+        labels={split: _encode(by_split[split], classes, multi_label) for split in names},
+        sources={split: [str(s.path) for s in by_split[split]] for split in names},
     )
     splits.groups = image_groups(splits.sources, path) or {}
     return splits
@@ -267,7 +273,7 @@ def _read_split_file(path: Path) -> dict[str, tuple[str, str]]:
 def _write_csv_atomically(target: Path, rows: list[tuple[str, str, str]]) -> None:
     """Write path,label,split rows so that a reader never sees a half-written file."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    handle, temp_name = open_temporary(target)  # mode 0666 less the umask, as any file the user writes
     try:
         with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)

@@ -12,6 +12,7 @@ TASK_TYPES: tuple[str, ...] = ("binary", "multi-class", "multi-label", "ordinal"
 # What the samples are: decides the loader's options, the models that fit and the trainer's batches.
 DataKind = Literal["image", "ecg", "text"]
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+WHOLE_SPLIT = "all"  # every sample of a dataset as one split: an external test set is scored whole
 
 
 @dataclass(frozen=True)
