@@ -51,16 +51,28 @@ def _is_image(path: Path, suffixes) -> bool:
 
 
 def prepare_image(array: np.ndarray, channels: int, size: int) -> np.ndarray:
-    """Match a decoded image (H, W, C) to the model's channels and size: RGB to grey by luminance, grey to RGB by
-    repetition, then a square resize."""
+    """Match a decoded image (H, W, C) to the model's size and channels: a square resize, then RGB to grey by
+    luminance or grey to RGB by repetition (resizing first converts 28 x 28 pixels, not 40 million)."""
     from meddl.data.imageio import resize_image
 
+    return _match_channels(resize_image(array, size), channels)
+
+
+def prepare_checked(array: np.ndarray, channels: int, size: int, stats: dict | None) -> tuple[np.ndarray, list[str]]:
+    """`prepare_image`, and why the image is unlike the training images (`meddl.guards.check_input`, on the
+    resized image: the training statistics are of images at the model's size)."""
+    from meddl.data.imageio import resize_image
+    from meddl.guards import check_input
+
+    resized = resize_image(array, size)
+    return _match_channels(resized, channels), check_input(resized, stats)
+
+
+def _match_channels(array: np.ndarray, channels: int) -> np.ndarray:
     if array.shape[2] == 3 and channels == 1:
-        array = np.clip((array.astype(np.float32) @ LUMINANCE)[..., None].round(), 0, 255).astype(np.uint8)
-    elif array.shape[2] == 1 and channels == 3:
-        array = np.repeat(array, 3, axis=2)
-    if array.shape[:2] != (size, size):
-        array = resize_image(array, size)
+        return np.clip((array.astype(np.float32) @ LUMINANCE)[..., None].round(), 0, 255).astype(np.uint8)
+    if array.shape[2] == 1 and channels == 3:
+        return np.repeat(array, 3, axis=2)
     return array
 
 
@@ -69,7 +81,7 @@ def predict_files(module, files: list[Path], strict: bool = False) -> list[Predi
     warnings for inputs unlike the training images (an error for the first of them under `strict`). A file that
     cannot be read does not stop the others: its Prediction carries the `error` instead."""
     from meddl.data.imageio import read_image
-    from meddl.guards import check_input, enforce
+    from meddl.guards import enforce
     from meddl.tasks.image.outputs import predicted_labels
 
     hp = module.hparams
@@ -82,8 +94,9 @@ def predict_files(module, files: list[Path], strict: bool = False) -> list[Predi
     if not decoded:
         return [Prediction(str(path), "", {}, error=failed[path]) for path in files]
     stats = getattr(module, "input_stats", None)
-    warnings = {path: tuple(enforce(str(path), check_input(array, stats), strict)) for path, array in decoded.items()}
-    batch = np.stack([prepare_image(array, hp.in_channels, hp.image_size) for array in decoded.values()])
+    prepared = {path: prepare_checked(array, hp.in_channels, hp.image_size, stats) for path, array in decoded.items()}
+    warnings = {path: tuple(enforce(str(path), problems, strict)) for path, (_, problems) in prepared.items()}
+    batch = np.stack([image for image, _ in prepared.values()])
     probs = module.predict_proba(torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()))
     # the operating point tuned on validation data and stored in the checkpoint (0.5 for older checkpoints)
     threshold = getattr(module, "threshold", None)

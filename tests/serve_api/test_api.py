@@ -412,3 +412,68 @@ def test_meddl_serve_binds_to_loopback_and_prints_a_generated_key_once(tmp_path_
     assert "chosen" not in capsys.readouterr().out  # a key the user chose is never echoed
     assert main(["serve", str(onnx), "--backend", "torch"]) == 2
     assert "ONNX Runtime only" in capsys.readouterr().err
+
+
+# --- answers a clinician can rely on --------------------------------------------------------------------------
+
+def test_images_unlike_the_training_data_get_no_answer(client):
+    """The same input guards as `meddl predict`: a blank image, noise and a colour photo sent to a grey model each
+    get an explicit abstention (no label) with the reasons, instead of a confident class."""
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    photo[..., 0] = 200
+    for name, pixels, reason in (("black.png", np.zeros((64, 64), np.uint8), "blank"),
+                                 ("noise.png", rng.integers(0, 256, size=(64, 64), dtype=np.uint8), "roughness"),
+                                 ("photo.png", photo, "RGB")):
+        body = upload(client, png_bytes(pixels), name).json()
+        assert body["abstained"] is True and body["label"] is None, (name, body)
+        assert any(reason in text for text in body["reasons"]), (name, body["reasons"])
+        assert "outside the training distribution" in body["decision"]
+
+
+def test_real_images_are_answered_and_the_decision_names_the_threshold(client, served):
+    threshold = served.metadata["decision_threshold"]
+    for image in sample_images(8):
+        body = upload(client, png_bytes(image)).json()
+        assert body["abstained"] is False and body["reasons"] == [] and body["label"]
+        positive = body["probabilities"]["normal, benign"]
+        relation = "is above" if positive > threshold else "is not above"
+        assert body["decision"] == (f"p(normal, benign) = {positive:.3f} {relation} the threshold {threshold:.3f} "
+                                    f"(tuned on the validation split, youden), so {body['label']}")
+        assert body["threshold_source"] == "tuned on the validation split, youden"
+
+
+def test_a_batch_gets_one_answer_or_error_per_file(client):
+    images = sample_images(3)
+    files = [("files", ("a.png", png_bytes(images[0]))), ("files", ("bad.png", b"junk")),
+             ("files", ("c.jpg", jpeg_bytes(images[2]))), ("files", ("black.png", png_bytes(np.zeros((32, 32),
+                                                                                               np.uint8))))]
+    response = client.post("/v1/predict/batch", files=files, headers=AUTH)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [item["file"] for item in results] == ["a.png", "bad.png", "c.jpg", "black.png"]
+    single = upload(client, png_bytes(images[0]), "a.png").json()
+    assert results[0]["result"] == single and results[0]["error"] is None
+    assert results[1]["result"] is None and results[1]["error"] == "unsupported_media_type"
+    assert results[2]["result"]["input"]["format"] == "JPEG"
+    assert results[3]["result"]["abstained"] is True
+    too_many = [("files", (f"{i}.png", png_bytes(images[0]))) for i in range(33)]
+    assert_json_error(client.post("/v1/predict/batch", files=too_many, headers=AUTH), 422, "too_many_files")
+
+
+def test_the_model_card_travels_inside_the_checkpoint(tmp_path, tmp_path_factory):
+    """A checkpoint copied away from its run folder keeps its test metrics, including those at the deployed
+    threshold, on the model card (they were read from ../metrics.json before)."""
+    import shutil
+
+    copied = tmp_path / "elsewhere" / "model.ckpt"
+    copied.parent.mkdir()
+    shutil.copy(trained_checkpoint(tmp_path_factory), copied)
+    card = TestClient(create_app(copied, api_key=KEY, backend="torch")).get("/v1/model", headers=AUTH).json()
+    run = json.loads((trained_checkpoint(tmp_path_factory).parent.parent / "metrics.json").read_text())
+    assert card["metrics"]["split"] == "test" and card["metrics"]["auc"] == pytest.approx(run["test"]["auc"])
+    assert card["metrics"]["ci"]["auc"] == pytest.approx(run["test"]["ci"]["auc"])
+    if "operating_point" in run["test"]:
+        assert card["metrics"]["operating_point"] == run["test"]["operating_point"]
+    assert card["threshold_source"] == "tuned on the validation split, youden"
+    assert card["input_stats"]["channels"] == 1 and "roughness" in card["input_stats"]

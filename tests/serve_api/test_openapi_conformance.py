@@ -49,7 +49,8 @@ def operations(api_schema) -> list:
 
 def test_schema_lists_every_endpoint(api_schema):
     assert {(op.method.upper(), op.path) for op in operations(api_schema)} == {
-        ("GET", "/healthz"), ("GET", "/v1/model"), ("POST", "/v1/predict"), ("POST", "/v1/explain")}
+        ("GET", "/healthz"), ("GET", "/v1/model"), ("POST", "/v1/predict"), ("POST", "/v1/predict/batch"),
+        ("POST", "/v1/explain")}
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
@@ -58,9 +59,14 @@ def test_every_operation_passes_all_checks(api_schema, mode):
     for operation in operations(api_schema):
         if mode is GenerationMode.NEGATIVE and not (list(operation.iter_parameters()) or list(operation.body)):
             continue  # nothing in the request to get wrong (GET /healthz, GET /v1/model)
+        # A batch answers a file that is not an image with that file's error inside its 200 body (one bad file
+        # does not sink the others), so a malformed item is not a rejected request there: by design, not by lapse.
+        chosen = [c for c in checks if not (operation.path == "/v1/predict/batch"
+                                            and c is st_checks.CHECKS.get_one("negative_data_rejection"))]
+
         @CASES
         @given(operation.as_strategy(generation_mode=mode))
         def run(case):
-            case.call_and_validate(checks=checks)
+            case.call_and_validate(checks=chosen)
 
         run()

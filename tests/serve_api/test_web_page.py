@@ -130,3 +130,69 @@ def test_the_page_shows_clear_errors_for_a_wrong_key_and_a_non_image(page, serve
     assert "not a PNG, JPEG or DICOM image" in page.inner_text("#error-detail")
     keep_screenshot(page, tmp_path, "serve_web_page_error.png")
     assert [p for p in page.problems if "401" not in p and "415" not in p] == []  # the failed fetches are logged
+
+
+def _log_in(page, server_url):
+    page.goto(server_url)
+    page.fill("#api-key", KEY)
+    page.click("#save-key")
+    page.wait_for_selector("#model-card:not(.hidden)")
+
+
+def test_the_page_shows_no_answer_for_images_unlike_the_training_data(page, server_url, tmp_path):
+    """A black image, noise and a colour photo sent to a grey model: the page says it abstains and why, and shows
+    neither probability bars nor a heatmap."""
+    import numpy as np
+    from playwright.sync_api import expect
+
+    colour = np.random.default_rng(1).integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    colour[..., 0] = 200  # a reddish photo, not a grey image stored as RGB
+    cases = {"black.png": np.zeros((64, 64), np.uint8),
+             "noise.png": np.random.default_rng(0).integers(0, 256, size=(64, 64), dtype=np.uint8),
+             "photo.png": colour}
+    _log_in(page, server_url)
+    for name, pixels in cases.items():
+        path = tmp_path / name
+        path.write_bytes(png_bytes(pixels))
+        page.set_input_files("#file-input", str(path))
+        expect(page.locator("#status")).to_have_text("done: no answer", timeout=30_000)
+        assert "outside the training distribution" in page.inner_text("#result-label")
+        assert page.is_visible("#reasons") and page.inner_text("#reasons").strip()
+        assert page.is_hidden("#probabilities") and page.is_hidden("#heatmap")
+    keep_screenshot(page, tmp_path, "serve_web_page_abstain.png")
+    assert page.problems == []
+
+
+def test_the_page_explains_the_label_by_the_threshold(page, server_url, tmp_path):
+    from playwright.sync_api import expect
+
+    image_file = tmp_path / "scan.png"
+    image_file.write_bytes(png_bytes(sample_images(1)[0]))
+    expected = httpx.post(f"{server_url}/v1/predict", headers={"X-API-Key": KEY},
+                          files={"file": (image_file.name, image_file.read_bytes())}).json()
+    _log_in(page, server_url)
+    page.set_input_files("#file-input", str(image_file))
+    expect(page.locator("#status")).to_have_text("done", timeout=30_000)
+    decision = page.inner_text("#decision")
+    assert decision == expected["decision"] and f"threshold {expected['threshold']:.3f}" in decision
+    assert f"{expected['threshold']:.3f}" in page.inner_text("#card-table")  # the rule on the card, rounded
+    assert str(expected["threshold"]) not in page.inner_text("body")  # never the 17-digit float
+
+
+def test_the_page_predicts_a_batch_of_files(page, server_url, tmp_path):
+    from playwright.sync_api import expect
+
+    files = []
+    for index, image in enumerate(sample_images(3)):
+        files.append(tmp_path / f"case{index}.png")
+        files[-1].write_bytes(png_bytes(image))
+    files.append(tmp_path / "notes.png")
+    files[-1].write_bytes(b"not an image")
+    _log_in(page, server_url)
+    page.set_input_files("#file-input", [str(f) for f in files])
+    expect(page.locator("#status")).to_have_text("done: 4 images", timeout=30_000)
+    rows = page.inner_text("#batch-table").splitlines()
+    assert sum(name in text for text in rows for name in ("case0.png", "case1.png", "case2.png", "notes.png")) == 4
+    assert "unsupported_media_type" in page.inner_text("#batch-table")
+    keep_screenshot(page, tmp_path, "serve_web_page_batch.png")
+    assert page.problems == []

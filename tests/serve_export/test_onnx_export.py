@@ -117,7 +117,7 @@ def test_onnx_and_torch_predictors_agree_on_real_images(trained_run):
     assert onnx_predictor.path == checkpoint.with_suffix(".onnx")
     # Users send colour, larger images: prepare converts (RGB -> grey) and resizes as `meddl predict` does.
     rgb_large = [np.repeat(np.kron(image, np.ones((2, 2), np.uint8))[..., None], 3, axis=2) for image in images]
-    batch = np.stack([prepare(image, onnx_predictor.metadata) for image in rgb_large])
+    batch = np.stack([prepare(image, onnx_predictor.metadata)[0] for image in rgb_large])
     assert batch.shape == (40, 28, 28, 1) and batch.dtype == np.uint8
     assert np.abs(onnx_predictor.predict(batch) - torch_predictor.predict(batch)).max() <= 1e-4
     assert np.abs(torch_predictor.predict(batch) - torch_predictor.module.predict_proba(

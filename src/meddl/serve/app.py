@@ -3,7 +3,9 @@
     GET  /            the web page (no key needed; it asks for the key and sends it with each call)
     GET  /healthz     liveness (no key needed)
     GET  /v1/model    the model card: dataset, labels, task, test metrics with 95% CIs, privacy (epsilon) if any
-    POST /v1/predict  multipart `file` (PNG, JPEG or DICOM) -> class probabilities, label, model id, threshold
+    POST /v1/predict  multipart `file` (PNG, JPEG or DICOM) -> label (none when the image is unlike the training
+                      images: abstained, with the reasons), the decision in words, probabilities, threshold
+    POST /v1/predict/batch  multipart `files` (up to 32) -> one answer or error per file
     POST /v1/explain  multipart `file` [?method=gradcam&target=label] -> heatmap overlay PNG
     GET  /openapi.json
 
@@ -49,12 +51,32 @@ log = logging.getLogger("meddl.serve")
 
 
 class PredictResponse(BaseModel):
-    label: str
+    """One image's answer. `abstained` answers carry no label: the image is unlike the training images (`reasons`
+    say how), so its probabilities are no diagnosis; `decision` says in words how the label follows from them."""
+
+    label: str | None
+    abstained: bool
+    reasons: list[str]
+    decision: str
     probabilities: dict[str, float]
     model_id: str
     threshold: float | list[float]
+    threshold_source: str
     task: str
     input: dict
+
+
+class BatchItem(BaseModel):
+    """One file of a batch: its answer (as /v1/predict gives it), or the error that file alone met."""
+
+    file: str
+    result: PredictResponse | None = None
+    error: str | None = None
+    detail: str | None = None
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchItem]
 
 
 class ErrorBody(BaseModel):
@@ -77,6 +99,7 @@ def _errors(*statuses: int) -> dict:
 UPLOAD_MEDIA_TYPES = "image/png, image/jpeg, application/dicom"
 _UPLOAD_ENCODING = {"requestBody": {"content": {"multipart/form-data": {
     "encoding": {"file": {"contentType": UPLOAD_MEDIA_TYPES}}}}}}
+MAX_BATCH = 32  # files per /v1/predict/batch request; each is decoded in turn, in the same decoding slots
 
 
 def error(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
@@ -143,12 +166,25 @@ def create_app(
     @v1.post("/predict", response_model=PredictResponse, responses=_errors(400, 401, 413, 415, 422),
              openapi_extra=_UPLOAD_ENCODING, dependencies=[_query_only()])
     def predict(file: UploadFile = File(..., description="PNG, JPEG or DICOM image")) -> dict:
-        decoded = read_upload(file.file, file.filename or "", max_pixels, served.prepare)
-        outcome = served.predict(decoded.pixels)
-        return {"label": outcome.label, "probabilities": outcome.probabilities, "model_id": served.model_id,
-                "threshold": served.metadata.get("decision_threshold", 0.5), "task": served.metadata["task"],
-                "input": {"format": decoded.format, "width": decoded.width, "height": decoded.height,
-                          "channels": decoded.channels}}
+        return _answer(served, read_upload(file.file, file.filename or "", max_pixels, served.prepare))
+
+    @v1.post("/predict/batch", response_model=BatchResponse, responses=_errors(400, 401, 413, 422),
+             dependencies=[_query_only()])
+    def predict_batch(files: list[UploadFile] = File(..., description=f"1 to {MAX_BATCH} PNG, JPEG or DICOM "
+                                                     "images (the upload limit is for all); a file that is not "
+                                                     "one gets its error in its own result",
+                                                     json_schema_extra={"minItems": 1, "maxItems": MAX_BATCH})):
+        if len(files) > MAX_BATCH:
+            raise UploadError(422, "too_many_files", f"{len(files)} files sent; a batch takes at most {MAX_BATCH}")
+        results = []
+        for item in files:
+            name = item.filename or "upload"
+            try:
+                results.append({"file": name, "result": _answer(served, read_upload(item.file, name, max_pixels,
+                                                                                    served.prepare))})
+            except UploadError as problem:  # one bad file does not sink the others
+                results.append({"file": name, "error": problem.error, "detail": problem.detail})
+        return {"results": results}
 
     @v1.post("/explain", response_class=Response,
              responses={200: {"content": {"image/png": {}}}, **_errors(400, 401, 413, 415, 422)},
@@ -162,9 +198,10 @@ def create_app(
     ) -> Response:
         from meddl.explain import overlay_png
 
-        image = read_upload(file.file, file.filename or "", max_pixels, served.prepare).pixels
-        index = _target_index(target, served) if target is not None else served.predict(image).index
+        prepared = read_upload(file.file, file.filename or "", max_pixels, served.prepare).pixels
+        index = _target_index(target, served) if target is not None else served.predict(prepared).index
         chosen = served.explain_methods[0] if method is None else method
+        image = prepared.image
         heatmap = served.explain(image, chosen, index)
         name = served.metadata["labels"][index]
         return Response(overlay_png(image, heatmap, size=OVERLAY_SIZE), media_type="image/png",
@@ -173,6 +210,18 @@ def create_app(
 
     app.include_router(v1)
     return app
+
+
+def _answer(served: ServedModel, decoded) -> dict:
+    """The /v1/predict body for one decoded and prepared upload."""
+    outcome = served.predict(decoded.pixels)
+    return {"label": outcome.label, "abstained": outcome.abstained, "reasons": list(outcome.reasons),
+            "decision": outcome.decision, "probabilities": outcome.probabilities, "model_id": served.model_id,
+            "threshold": served.metadata.get("decision_threshold", 0.5),
+            "threshold_source": served.metadata.get("threshold_source", "the default 0.5"),
+            "task": served.metadata["task"],
+            "input": {"format": decoded.format, "width": decoded.width, "height": decoded.height,
+                      "channels": decoded.channels}}
 
 
 def _query_only(*known: str):

@@ -32,7 +32,6 @@ METADATA_KEY = "meddl"
 FORMAT = "meddl-onnx/1"
 INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
 VERIFY_BATCHES = (1, 7)
-SUMMARY_METRICS = ("auc", "acc", "balanced_accuracy", "macro_f1", "ece", "n", "threshold")
 
 
 @dataclass(frozen=True)
@@ -173,7 +172,8 @@ def model_card(module, checkpoint: Path) -> dict:
 
     hp = module.hparams
     threshold = getattr(module, "threshold", None)
-    threshold = 0.5 if threshold is None else threshold  # tuned on validation data where the checkpoint has one
+    tuned = threshold is not None and hp.task in ("binary", "multi-label")
+    threshold = threshold if tuned else 0.5  # tuned on validation data where the checkpoint has one
     card = {
         "format": FORMAT,
         "meddl_version": __version__,
@@ -191,30 +191,43 @@ def model_card(module, checkpoint: Path) -> dict:
                    "meaning": "independent label probabilities" if hp.task == "multi-label"
                    else "class probabilities (rows sum to 1)"},
         "decision_threshold": np.asarray(threshold, dtype=float).tolist(),  # one per label for multi-label
+        "threshold_source": threshold_source(hp.task, getattr(module, "threshold_method", None) if tuned else None),
         "source_checkpoint": checkpoint.name,
     }
+    stats = getattr(module, "input_stats", None)
+    if stats:  # what the training images looked like: the server's input guards
+        card["input_stats"] = stats
     privacy = hp.get("privacy", getattr(module, "privacy", None))
     if privacy is not None:
         card["privacy"] = privacy
-    metrics = _run_metrics(checkpoint.resolve().parent.parent / "metrics.json")
+    # the test metrics stored in the checkpoint at the end of training; meddl 0.1 checkpoints: the run's metrics.json
+    metrics = getattr(module, "evaluation", None) or _run_metrics(checkpoint.resolve().parent.parent / "metrics.json")
     if metrics:
         card["metrics"] = metrics
     return json.loads(json.dumps(card, default=str))  # plain JSON types only, as it reads back
 
 
+def threshold_source(task: str, tuned_method: str | None) -> str:
+    """Where a model's decision rule comes from, in words (shown beside every served label)."""
+    if task not in ("binary", "multi-label"):
+        return "the class with the highest probability"
+    if tuned_method:
+        return f"tuned on the validation split, {tuned_method}"
+    return "the default 0.5"
+
+
 def _run_metrics(path: Path) -> dict:
-    """Test (or val) summary metrics with their CIs from the run's metrics.json, if there is one."""
+    """Test (or val) metrics from the run's metrics.json, for checkpoints that do not carry their own."""
+    from meddl.evaluate.results import card_metrics
+
     if not path.is_file():
         return {}
     try:
         payload = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    for split in ("test", "val"):
-        if isinstance(payload.get(split), dict):
-            summary = {key: payload[split][key] for key in SUMMARY_METRICS if key in payload[split]}
-            return {"split": split, **summary, "ci": payload[split].get("ci", {})}
-    return {}
+    return next((card_metrics(payload, split) for split in ("test", "val") if isinstance(payload.get(split), dict)),
+                {})
 
 
 def read_metadata(path: str | Path) -> dict:

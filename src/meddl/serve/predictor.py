@@ -109,10 +109,11 @@ def _cached_export(checkpoint: Path) -> Path:
     return export_onnx(checkpoint, cached).path
 
 
-def prepare(image_uint8_hwc: np.ndarray, metadata: dict) -> np.ndarray:
-    """One decoded image (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) as uint8 (size, size, channels) for `predict`:
-    alpha dropped, grey/RGB converted as meddl's `predict` does, then resized to the model's image size."""
-    from meddl.inference import prepare_image
+def prepare(image_uint8_hwc: np.ndarray, metadata: dict) -> tuple[np.ndarray, list[str]]:
+    """One decoded image (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) as uint8 (size, size, channels) for `predict`
+    (alpha dropped, resized, grey/RGB converted as meddl's `predict` does), and why it is unlike the training images
+    (the input guards of `meddl.guards`, from the statistics in `metadata`; none recorded: nothing checked)."""
+    from meddl.inference import prepare_checked
 
     array = np.asarray(image_uint8_hwc)
     if array.ndim == 2:
@@ -121,4 +122,5 @@ def prepare(image_uint8_hwc: np.ndarray, metadata: dict) -> np.ndarray:
         raise DataError(f"prepare: expected a uint8 image (H, W) or (H, W, 1|3|4), got {array.dtype} {array.shape}")
     if array.shape[2] == 4:
         array = array[..., :3]
-    return prepare_image(np.ascontiguousarray(array), metadata["in_channels"], metadata["image_size"])
+    return prepare_checked(np.ascontiguousarray(array), metadata["in_channels"], metadata["image_size"],
+                           metadata.get("input_stats"))

@@ -23,12 +23,27 @@ OCCLUSION_GRID = 7  # occluded positions per axis
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """One image's prediction, as /v1/predict returns it."""
+class Prepared:
+    """An upload at the model's input size and channels, and why it is unlike the training images (empty: alike)."""
 
-    label: str
+    image: np.ndarray  # uint8 (size, size, channels)
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One image's prediction, as /v1/predict returns it. An abstained outcome has no label: the input is outside
+    what the model was trained on (`reasons`), so its probabilities must not be read as an answer."""
+
+    label: str | None
     probabilities: dict[str, float]
     index: int  # the class index explanations default to
+    decision: str  # how the label follows from the probabilities and the threshold, in words
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def abstained(self) -> bool:
+        return bool(self.reasons)
 
 
 @dataclass
@@ -58,27 +73,42 @@ class ServedModel:
                 **self.metadata}
         return _finite(card)
 
-    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+    def prepare(self, pixels: np.ndarray) -> Prepared:
+        """The decoded upload resized for the model, checked against the training images' statistics (the same
+        input guards as `meddl predict`; a model without them, e.g. from meddl 0.1, checks nothing)."""
         from meddl.serve.predictor import prepare
 
-        return prepare(pixels, self.metadata)
+        image, problems = prepare(pixels, self.metadata)
+        return Prepared(image, tuple(problems))
 
-    def predict(self, image: np.ndarray) -> Outcome:
-        """`image`: uint8 (size, size, channels), already prepared."""
-        probs = np.asarray(self.predictor.predict(image[None]), dtype=np.float64)[0]
+    def predict(self, prepared: Prepared) -> Outcome:
+        """The label by the model's decision rule, or no label (abstain) for an input unlike the training images."""
+        probs = np.asarray(self.predictor.predict(prepared.image[None]), dtype=np.float64)[0]
         labels, task = list(self.metadata["labels"]), self.metadata["task"]
         threshold = self.metadata.get("decision_threshold", 0.5)
+        source = self.metadata.get("threshold_source", "default")
         if task == "multi-label":
             cuts = np.broadcast_to(np.asarray(threshold, dtype=np.float64), probs.shape)  # one per label, or shared
             chosen = [name for name, p, cut in zip(labels, probs, cuts) if p > cut]
             label, index = "|".join(chosen), int(np.argmax(probs))
+            decision = (f"labels whose probability is above their threshold ({source}): "
+                        + (", ".join(f"{n} {p:.3f} > {c:.3f}" for n, p, c in zip(labels, probs, cuts) if p > c)
+                           or "none"))
         elif task == "binary":
             index = int(probs[1] > float(threshold))
             label = labels[index]
+            relation = "is above" if index else "is not above"
+            decision = (f"p({labels[1]}) = {probs[1]:.3f} {relation} the threshold {float(threshold):.3f} "
+                        f"({source}), so {label}")
         else:
             index = int(np.argmax(probs))
             label = labels[index]
-        return Outcome(label, {name: round(float(p), 6) for name, p in zip(labels, probs)}, index)
+            decision = f"{label} has the highest probability ({probs[index]:.3f})"
+        rounded = {name: round(float(p), 6) for name, p in zip(labels, probs)}
+        if prepared.problems:
+            return Outcome(None, rounded, index, "no answer: the image is outside the training distribution",
+                           prepared.problems)
+        return Outcome(label, rounded, index, decision)
 
     def explain(self, image: np.ndarray, method: str, target: int) -> np.ndarray:
         """A heatmap (size, size) in [0, 1] for class `target` of a prepared image."""

@@ -101,6 +101,7 @@ class ImageTask(SupervisedTask):
         model.threshold = raw.get("threshold")
         model.threshold_method = raw.get("threshold_method")
         model.input_stats = raw.get("input_stats")
+        model.evaluation = raw.get("evaluation")
         return model.eval()
 
     def data_request(self, module) -> DataRequest:
@@ -111,6 +112,16 @@ class ImageTask(SupervisedTask):
         from meddl.tasks.image.evaluation import check_compatible
 
         check_compatible(module, data)
+
+    def after_training(self, module, data: ImageSplits, output_dir: Path, run: RunContext):
+        """The test evaluation, whose summary (at 0.5 and at the deployed threshold) then travels inside the
+        checkpoint: a copied or served model keeps its model card without the run folder."""
+        from meddl.evaluate.results import card_metrics
+        from meddl.training.checkpoints import annotate_checkpoint
+
+        result = self.evaluate(module, data, output_dir, run)
+        annotate_checkpoint(run.checkpoint, evaluation=card_metrics(result.metrics, run.split))
+        return result
 
     def evaluate(self, module, data: ImageSplits, output_dir: Path, run: RunContext):
         from meddl.tasks.image.evaluation import evaluate_module
