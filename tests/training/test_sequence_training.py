@@ -3,6 +3,7 @@ question answering (PubMedQA), a language model; metrics.json contents, evaluati
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -130,6 +131,9 @@ def test_language_model_perplexity_counts_every_test_token(shared_data, tmp_path
     samples = result.metrics["samples"]
     assert len(samples) == 3 and all(s["text"].startswith(s["prompt"].lower().split()[0]) for s in samples)
     assert "Generated samples" in (tmp_path / "lm" / "report.html").read_text()
+    split = result.metrics["evaluated_split"]  # the report says which texts the perplexity is over
+    assert split["name"] == "test" and split["n_samples"] == len(data.texts["test"])
+    assert html.escape(split["description"]) in (tmp_path / "lm" / "report.html").read_text()
 
 
 class _StopAtEpoch(L.Callback):

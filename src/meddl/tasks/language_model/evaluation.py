@@ -69,6 +69,7 @@ def evaluate_language_model(
 ) -> RunResult:
     """Evaluate a `LanguageModel` on `split` of `data` and write metrics.json and report.html into `output_dir`."""
     from meddl.tasks.language_model.report import LanguageModelReport, write_language_model_report
+    from meddl.tasks.sequence.provenance import split_facts
 
     started_at = time.perf_counter() if started_at is None else started_at
     check_compatible(module, data)
@@ -84,13 +85,14 @@ def evaluate_language_model(
         val = {"perplexity": math.exp(val_ce), "cross_entropy": val_ce}
     samples = generated_samples(module, data.texts[split], seed)
     generated = {"samples": [{"prompt": p, "text": t} for p, t in samples]} if samples else {}
+    evaluated = split_facts(data, split).to_dict()  # which texts: a perplexity compares only on the same split
     payload = run_record(data, module, split, {**metrics, "ci": {}}, val, config, checkpoint, best_epoch, history,
-                         extra, **generated)
+                         extra, evaluated_split=evaluated, **generated)
     output_dir.mkdir(parents=True, exist_ok=True)
     report = write_language_model_report(output_dir, LanguageModelReport(
         title=f"{data.info.name} · {hp.model}", dataset=data.info.name, model=hp.model, split=split,
         metrics=metrics, history=history or [], config=config, wall_time_s=time.perf_counter() - started_at,
-        best_epoch=best_epoch, samples=samples))
+        best_epoch=best_epoch, samples=samples, split_description=evaluated["description"]))
     payload["wall_time_s"] = round(time.perf_counter() - started_at, 2)
     write_json_atomic(output_dir / "metrics.json", payload)
     return RunResult(payload, {}, checkpoint, report, output_dir)

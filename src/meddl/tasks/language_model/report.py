@@ -34,6 +34,7 @@ class LanguageModelReport:
     wall_time_s: float
     best_epoch: int | None = None
     samples: list[tuple[str, str]] = field(default_factory=list)
+    split_description: str = ""  # how the split was drawn and what it holds (`provenance.split_facts`)
 
 
 def write_language_model_report(output_dir: Path, report: LanguageModelReport) -> Path:
@@ -54,7 +55,12 @@ def _html(report: LanguageModelReport, pngs: dict[str, bytes]) -> str:
              ("Wall time", duration(report.wall_time_s)), ("Date", date)]
     if report.best_epoch is not None:
         facts.append(("Best epoch", str(report.best_epoch)))
+    evaluated = [section("What was evaluated", "The texts these figures come from; compare a perplexity with "
+                         "another only on the same split and tokenizer.",
+                         '<div class="table-wrap">' + table(["", "Details"], [["Split", report.split_description]],
+                                                            "metrics") + "</div>")] if report.split_description else []
     sections = [
+        *evaluated,
         section(f"{report.split.capitalize()} metrics", "Over every token of the split, in chunks as in training.",
                 '<div class="table-wrap">' + table(["Metric", "Value", "What it means"], rows, "metrics") + "</div>"),
         section("Generated samples", "Continuations of the opening words of test texts (temperature 0.8, top-k 20, "

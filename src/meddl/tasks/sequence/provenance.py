@@ -45,7 +45,7 @@ def _count(n: int, unit: str) -> str:
 def split_facts(data: SignalSplits | TextSplits, split: str) -> SplitFacts:
     """How `split` of `data` was drawn, which records or how many documents it holds, and its size."""
     groups = sorted(set(np.asarray(data.groups.get(split, [])).astype(str).tolist()))
-    n_samples = int(len(data.labels[split]))
+    n_samples = int(data.size(split))  # the labels of a language model are empty
     if isinstance(data, SignalSplits):
         scheme, how = _ecg_scheme(data, split, groups)
         counts = f"{_count(len(groups), 'records')}, {_count(n_samples, 'beats')}"
