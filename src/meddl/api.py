@@ -204,11 +204,12 @@ def evaluate(
                             seed=request.seed, options=request.options, whole=split == WHOLE_SPLIT,
                             record_split=False)
     except ConfigError as error:  # the loader options the model was trained with do not fit the other dataset
-        if name == request.dataset:
+        if not external:
             raise
         raise ConfigError(f"{name} cannot be read the way {checkpoint} was trained on {request.dataset} "
                           f"({error})") from None
-    _check_same_data(checkpoint, data, name, request.dataset, force)
+    if not external:
+        _check_same_data(checkpoint, data, name, force)
     task.check_data(module, data)
     if output_dir is None:
         output_dir = Path(checkpoint).resolve().parent.parent / (
@@ -228,13 +229,14 @@ def _same_dataset(name: str, trained_on: str) -> bool:
     return name.lower() == trained_on.lower()
 
 
-def _check_same_data(checkpoint, data, name: str, trained_on: str, force: bool) -> None:
-    """Refuse to evaluate on "the same" dataset when its samples are no longer those the model was trained with."""
+def _check_same_data(checkpoint, data, name: str, force: bool) -> None:
+    """Refuse to evaluate on the dataset a model was trained on when its samples are no longer those it was trained
+    with."""
     from meddl.manifest import data_fingerprint
     from meddl.training.checkpoints import checkpoint_entry
 
     stored = checkpoint_entry(checkpoint, "data_fingerprint")
-    if force or name != trained_on or not stored:
+    if force or not stored:
         return
     current = data_fingerprint(data)
     changed = sorted(split for split in stored if split in current and stored[split] != current[split])

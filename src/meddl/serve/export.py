@@ -170,10 +170,12 @@ def model_card(module, checkpoint: Path) -> dict:
     from meddl import __version__
     from meddl.tasks.image.module import MEAN, STD
 
+    from meddl.evaluate.operating_point import deployed_rule
+
     hp = module.hparams
-    threshold = getattr(module, "threshold", None)
-    tuned = threshold is not None and hp.task in ("binary", "multi-label")
-    threshold = threshold if tuned else 0.5  # tuned on validation data where the checkpoint has one
+    # the decision the report's operating point describes: tuned on validation where the checkpoint has one
+    threshold, rule = deployed_rule(hp.task, getattr(module, "threshold", None),
+                                    getattr(module, "threshold_method", None))
     card = {
         "format": FORMAT,
         "meddl_version": __version__,
@@ -190,8 +192,8 @@ def model_card(module, checkpoint: Path) -> dict:
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "layout": "NC",
                    "meaning": "independent label probabilities" if hp.task == "multi-label"
                    else "class probabilities (rows sum to 1)"},
-        "decision_threshold": np.asarray(threshold, dtype=float).tolist(),  # one per label for multi-label
-        "threshold_source": threshold_source(hp.task, getattr(module, "threshold_method", None) if tuned else None),
+        "decision_threshold": 0.5 if threshold is None else threshold,  # one per label for multi-label
+        "threshold_source": threshold_source(rule),
         "source_checkpoint": checkpoint.name,
     }
     stats = getattr(module, "input_stats", None)
@@ -207,12 +209,12 @@ def model_card(module, checkpoint: Path) -> dict:
     return json.loads(json.dumps(card, default=str))  # plain JSON types only, as it reads back
 
 
-def threshold_source(task: str, tuned_method: str | None) -> str:
-    """Where a model's decision rule comes from, in words (shown beside every served label)."""
-    if task not in ("binary", "multi-label"):
+def threshold_source(rule: str) -> str:
+    """`deployed_rule`'s "argmax", "default 0.5" or "tuned: METHOD" in words, shown beside every served label."""
+    if rule == "argmax":
         return "the class with the highest probability"
-    if tuned_method:
-        return f"tuned on the validation split, {tuned_method}"
+    if rule.startswith("tuned: "):
+        return f"tuned on the validation split, {rule.removeprefix('tuned: ')}"
     return "the default 0.5"
 
 
