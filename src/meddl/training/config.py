@@ -14,7 +14,7 @@ import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from urllib.parse import urlsplit
 
-from meddl.errors import ConfigError
+from meddl.errors import ConfigError, did_you_mean
 from meddl.training.loggers import DEFAULT_LOGGERS, logger_names
 
 
@@ -156,7 +156,6 @@ PRESETS: dict[str, dict] = {
 def make_config(dataset: str, preset: str = "fast", **overrides) -> TrainConfig:
     """A config from a preset, with explicit overrides (None means 'keep the preset's value'). A model made for
     much larger images than `size` is warned about (`meddl.models.registry.size_warning`)."""
-    from meddl.errors import did_you_mean
     from meddl.models.registry import size_warning
 
     if preset not in PRESETS:

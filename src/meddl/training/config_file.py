@@ -13,7 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from meddl.errors import ConfigError
+from meddl.errors import ConfigError, did_you_mean
 
 _NAMES = {type(None): "null", bool: "true or false", int: "an integer", float: "a number", str: "a string",
           dict: "a mapping", list: "a list", tuple: "a list"}
@@ -52,8 +52,6 @@ def read_config(path: Path, config_class: type) -> dict:
     if not isinstance(values, dict):
         raise ConfigError(f"--config {path}: expected a mapping of train options (key: value), got "
                           f"{_found(values)}")
-    from meddl.errors import did_you_mean
-
     types_ = typing.get_type_hints(config_class)
     known = [f.name for f in fields(config_class)]
     checked = {}

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from meddl.atomic import plain
-from meddl.errors import ConfigError
+from meddl.errors import ConfigError, did_you_mean
 
 LOGGERS = ("csv", "tensorboard", "mlflow")
 DEFAULT_LOGGERS = ("csv", "tensorboard")
@@ -27,8 +27,6 @@ _PACKAGES = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow",
 
 def logger_names(value: str | Sequence[str]) -> tuple[str, ...]:
     """Logger names from "csv,mlflow" or a list of names; "none" (or nothing) is no logger at all."""
-    from meddl.errors import did_you_mean
-
     names = [part.strip() for part in (value.split(",") if isinstance(value, str) else value)]
     names = [name for name in names if name and name != "none"]
     for name in names:
