@@ -38,12 +38,17 @@ def _pct(value, digits: int = 1) -> str:
     return "-" if value is None else f"{100 * value:.{digits}f}"
 
 
-def _ci(value, interval, digits: int = 1) -> str:
-    if value is None:
+def _mean(summary: dict, key: str) -> float | None:
+    return (summary.get(key) or {}).get("mean")
+
+
+def _mean_sd(figure: dict | None, digits: int = 1) -> str:
+    """'83.1 ± 1.2' (percent) from a {"mean", "sd"} entry; the sd only where there are several seeds."""
+    if not figure:
         return "-"
-    if not interval or interval[0] is None:
-        return _pct(value, digits)
-    return f"{_pct(value, digits)} [{_pct(interval[0], digits)}, {_pct(interval[1], digits)}]"
+    if len(figure.get("values", [])) < 2:
+        return _pct(figure["mean"], digits)
+    return f"{_pct(figure['mean'], digits)} ± {_pct(figure['sd'], digits)}"
 
 
 def _signed(value) -> str:
@@ -66,101 +71,146 @@ def published_ecg(published: dict) -> dict:
     return out
 
 
-def _measured_f1(test: dict, classes) -> float | None:
-    f1s = [test["per_class"].get(name, {}).get("f1") for name in classes]
-    return None if any(f is None for f in f1s) else 100 * sum(f1s) / len(f1s)
+def _class_f1(method: dict, name: str) -> str:
+    se, ppv = method["se"].get(name), method["ppv"].get(name)
+    return "-" if se is None or ppv is None or se + ppv == 0 else f"{2 * se * ppv / (se + ppv):.1f}"
 
 
-ECG_HEADER = ["method", "N Se/+P", "S Se/+P", "V Se/+P", "F Se/+P", "macro-F1 NSVF", "macro-F1 NSV", "d NSVF",
-              "d NSV"]
+ECG_HEADER = ["method", "seeds", "N Se/+P", "S Se/+P", "V Se/+P", "F Se/+P", "F1 S", "F1 F", "macro-F1 NSVF",
+              "macro-F1 NSV", "d NSVF", "d NSV"]
 
 
-def ecg_rows(row: dict, published: dict) -> list[list[str]]:
+def _se_ppv(summary: dict, name: str) -> str:
+    figures = summary["per_class"].get(name, {})
+    return f"{_pct(_mean(figures, 'sensitivity'))}/{_pct(_mean(figures, 'ppv'))}"
+
+
+def ecg_rows(result: dict, published: dict) -> list[list[str]]:
+    """Measured rows (mean ± sd over the seeds; Se/+P cells are means) beside every published method, with the gap
+    of the measured macro-F1 means to the best published value."""
     pub = published_ecg(published)
     best = {classes: max((v[classes] for v in pub.values() if v[classes] is not None), default=None)
             for classes in (ECG_CLASSES, ECG_CLASSES[:3])}
-    rows = []
-    for label, test in ((f"meddl {row['meddl']['model']} (this run)", row["meddl"]["test"]),
-                        ("logistic regression (this run)", row["logreg"])):
-        per_class = test["per_class"]
-        nsvf = None if test["macro_f1"] is None else 100 * test["macro_f1"]  # over the scored classes N, S, V, F
-        nsv = _measured_f1(test, ECG_CLASSES[:3])
-        rows.append([label] + [f"{_pct(per_class[c]['sensitivity'])}/{_pct(per_class[c]['ppv'])}" for c in ECG_CLASSES]
-                    + [_ci(test["macro_f1"], (test.get("ci") or {}).get("macro_f1")),
-                       "-" if nsv is None else f"{nsv:.1f}",
-                       _signed(None if nsvf is None or best[ECG_CLASSES] is None else nsvf - best[ECG_CLASSES]),
-                       _signed(None if nsv is None or best[ECG_CLASSES[:3]] is None else nsv - best[ECG_CLASSES[:3]])])
+    summary, rows = result["summary"], []
+    for label, method in ((f"meddl {summary['meddl']['model']} (this run)", summary["meddl"]),
+                          ("logistic regression (this run)", summary["logreg"])):
+        nsvf, nsv = _mean(method, "macro_f1"), _mean(method, "macro_f1_nsv")
+        rows.append([label, str(method["seeds"])] + [_se_ppv(method, c) for c in ECG_CLASSES]
+                    + [_mean_sd(method["per_class"].get(c, {}).get("f1")) for c in ("S", "F")]
+                    + [_mean_sd(method.get("macro_f1")), _mean_sd(method.get("macro_f1_nsv")),
+                       _signed(None if nsvf is None or best[ECG_CLASSES] is None else 100 * nsvf - best[ECG_CLASSES]),
+                       _signed(None if nsv is None or best[ECG_CLASSES[:3]] is None
+                               else 100 * nsv - best[ECG_CLASSES[:3]])])
     for key, method in published["ecg_inter_patient"]["methods"].items():
         f1 = pub[key]
         unconfirmed = any(not all(v.values()) for v in method["confirmed"].values())
-        rows.append([method["name"]]
+        rows.append([method["name"], ""]
                     + [f"{_published_value(method, 'se', c)}/{_published_value(method, 'ppv', c)}" for c in ECG_CLASSES]
+                    + [_class_f1(method, c) for c in ("S", "F")]
                     + ["-" if f1[ECG_CLASSES] is None else f"{f1[ECG_CLASSES]:.1f}" + ("†" if unconfirmed else ""),
                        "-" if f1[ECG_CLASSES[:3]] is None else f"{f1[ECG_CLASSES[:3]]:.1f}", "", ""])
     return rows
 
 
+PER_CLASS_HEADER = ["class", "Se", "+P", "F1"]
+
+
+def per_class_rows(result: dict) -> list[list[str]]:
+    """meddl's per-class sensitivity, positive predictivity and F1, mean ± sd over the seeds."""
+    per_class = result["summary"]["meddl"]["per_class"]
+    return [[name] + [_mean_sd(figures.get(f)) for f in ("sensitivity", "ppv", "f1")]
+            for name, figures in per_class.items()]
+
+
+WALL_HEADER = ["seed", "wall time (s)", "epochs run", "best epoch"]
+
+
+def wall_rows(result: dict) -> list[list[str]]:
+    """Training + evaluation wall time of each seed's `meddl.api.train` call."""
+    return [[seed, f"{row['meddl']['wall_time_s']:.0f}", str(row["meddl"].get("epochs_run", "-")),
+             str(row["meddl"].get("best_epoch", "-"))] for seed, row in result["per_seed"].items()]
+
+
 TIMING_HEADER = ["batch size", "beats", "seconds", "beats/s", "torch threads"]
 
 
-def timing_rows(row: dict) -> list[list[str]]:
-    timing = row["timing"]
+def timing_rows(result: dict) -> list[list[str]]:
+    timing = next(row["timing"] for row in result["per_seed"].values() if "timing" in row)
     return [[str(r["batch_size"]), str(r["beats"]), f"{r['seconds']:.2f}", f"{r['beats_per_s']:.0f}",
              str(timing["torch_threads"])] for r in timing["runs"]]
 
 
-TEXT_HEADER = ["method", "acc", "macro-F1", "d acc", "d macro-F1"]
+TEXT_HEADER = ["method", "seeds", "acc", "macro-F1", "per-class F1", "d acc", "d macro-F1"]
+# the measured rows of each text table: (summary key, label); a key a run lacks is skipped
+TEXT_METHODS = (("meddl", None), ("majority", "majority '{predicts}' (this run)"),
+                ("tfidf_logreg", "TF-IDF + logistic regression (this run)"),
+                ("tfidf_position", "TF-IDF + position + logistic regression (this run)"))
 
 
-def text_rows(row: dict, published: dict | None) -> list[list[str]]:
-    """QA (`published` given): d against the best published model; sections: d against the TF-IDF baseline."""
+def text_rows(result: dict, published: dict | None, versus: str = "tfidf_logreg") -> list[list[str]]:
+    """QA (`published` given): d against the best published model; sections: d against the `versus` baseline."""
+    summary = result["summary"]
     if published:
         models = [m for key, m in published["pubmedqa"]["methods"].items() if key != "human_single"]
         best = {k: max((m[k] for m in models if m[k] is not None), default=None) for k in ("acc", "macro_f1")}
     else:
-        best = {k: 100 * row["tfidf_logreg"][k] for k in ("acc", "macro_f1")}
+        best = {k: 100 * _mean(summary[versus], k) for k in ("acc", "macro_f1")}
     rows = []
-    for label, test in ((f"meddl {row['meddl']['model']} (this run)", row["meddl"]["test"]),
-                        (f"majority '{row['majority'].get('predicts', '')}' (this run)", row["majority"]),
-                        ("TF-IDF + logistic regression (this run)", row["tfidf_logreg"])):
-        ci = test.get("ci") or {}
-        rows.append([label, _ci(test["acc"], ci.get("acc")), _ci(test["macro_f1"], ci.get("macro_f1"))]
-                    + [_signed(None if best[k] is None or test[k] is None else 100 * test[k] - best[k])
+    for key, label in TEXT_METHODS:
+        if key not in summary:
+            continue
+        method = summary[key]
+        label = f"meddl {method['model']} (this run)" if key == "meddl" else label.format(**method)
+        per_class = " / ".join(f"{name} {_pct(_mean(figures, 'f1'), 0)}" for name, figures in method["per_class"].items())
+        rows.append([label, str(method["seeds"]), _mean_sd(method.get("acc")), _mean_sd(method.get("macro_f1")),
+                     per_class]
+                    + [_signed(None if best[k] is None or _mean(method, k) is None else 100 * _mean(method, k) - best[k])
                        for k in ("acc", "macro_f1")])
     for method in (published["pubmedqa"]["methods"].values() if published else []):
-        rows.append([f"{method['name']} (published)"]
-                    + ["-" if method[k] is None else str(method[k]) for k in ("acc", "macro_f1")] + ["", ""])
+        rows.append([f"{method['name']} (published)", ""]
+                    + ["-" if method[k] is None else str(method[k]) for k in ("acc", "macro_f1")] + ["", "", ""])
     return rows
 
 
-LM_HEADER = ["model", "test perplexity", "cross-entropy (nats/token)", "test tokens", "vocabulary"]
+LM_HEADER = ["model", "seed", "test perplexity", "cross-entropy (nats/token)", "test tokens", "vocabulary"]
 
 
-def lm_rows(row: dict) -> list[list[str]]:
-    test, kn = row["meddl"]["test"], row["kneser_ney"]
-    return [[f"meddl {row['meddl']['model']} (this run)", f"{test['perplexity']:.1f}", f"{test['cross_entropy']:.3f}",
-             str(test.get("tokens", "-")), str(kn["vocab_size"])],
-            ["interpolated Kneser-Ney trigram (this run)", f"{kn['perplexity']:.1f}", f"{kn['cross_entropy']:.3f}",
-             str(kn["tokens"]), str(kn["vocab_size"])]]
+def lm_rows(result: dict) -> list[list[str]]:
+    rows = []
+    for seed, row in result["per_seed"].items():
+        test, kn = row["meddl"]["test"], row["kneser_ney"]
+        rows += [[f"meddl {row['meddl']['model']} (this run)", seed, f"{test['perplexity']:.1f}",
+                  f"{test['cross_entropy']:.3f}", str(test.get("tokens", "-")), str(kn["vocab_size"])],
+                 ["interpolated Kneser-Ney trigram (this run)", seed, f"{kn['perplexity']:.1f}",
+                  f"{kn['cross_entropy']:.3f}", str(kn["tokens"]), str(kn["vocab_size"])]]
+    return rows
 
 
 def sections(payload: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) of every table whose task ran; a failed task becomes a one-line table."""
     published, results, out = payload["published"], payload["results"], []
     builders = {
-        "ecg": [("ECG inter-patient (MIT-BIH DS1 -> DS2), percent", ECG_HEADER, lambda r: ecg_rows(r, published)),
-                ("ECG inference on this CPU (DS2 test beats)", TIMING_HEADER, timing_rows)],
-        "qa": [("PubMedQA reasoning-required, test (500), percent", TEXT_HEADER, lambda r: text_rows(r, published))],
-        "sections": [("PubMedQA section classification, test, percent (d vs TF-IDF)", TEXT_HEADER,
-                      lambda r: text_rows(r, None))],
+        "ecg": [("ECG inter-patient (MIT-BIH DS1 -> DS2), percent, mean ± sd over seeds", ECG_HEADER,
+                 lambda r: ecg_rows(r, published)),
+                ("meddl's ECG model per class (DS2), percent, mean ± sd over seeds", PER_CLASS_HEADER, per_class_rows),
+                ("ECG training wall time per seed (train + evaluate)", WALL_HEADER, wall_rows),
+                ("ECG inference on this CPU (DS2 test beats, first seed's model)", TIMING_HEADER, timing_rows)],
+        "qa": [("PubMedQA reasoning-required, test (500), percent, mean ± sd over seeds", TEXT_HEADER,
+                lambda r: text_rows(r, published)),
+               ("PubMedQA training wall time per seed", WALL_HEADER, wall_rows)],
+        "sections": [("PubMedQA section classification, test, percent, mean ± sd over seeds (d vs TF-IDF + "
+                      "position where run, else TF-IDF)", TEXT_HEADER,
+                      lambda r: text_rows(r, None, "tfidf_position" if "tfidf_position" in r["summary"]
+                                          else "tfidf_logreg")),
+                     ("Section classification training wall time per seed", WALL_HEADER, wall_rows)],
         "lm": [("Language model on PubMedQA abstracts, test split", LM_HEADER, lm_rows)],
     }
-    for task, row in results.items():
+    for task, result in results.items():
         for title, header, build in builders[task]:
-            if "error" in row:
-                out.append((title, ["status"], [[f"FAILED: {row['error']}"]]))
+            if "error" in result:
+                out.append((title, ["status"], [[f"FAILED: {result['error']}"]]))
                 break
-            out.append((title, header, build(row)))
+            out.append((title, header, build(result)))
     return out
 
 
