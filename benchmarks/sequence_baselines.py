@@ -1,7 +1,8 @@
 """Simple baselines that `sequences.py` runs beside meddl, on exactly the splits (and tokens) meddl sees.
 
 - `majority_scores` / `tfidf_logreg`: the majority class, and TF-IDF (word 1-2-grams) + logistic regression for
-  PubMedQA (question and context vectorised separately and stacked) and for section classification.
+  PubMedQA (question and context vectorised separately and stacked) and for section classification, optionally with
+  each passage's position features (`tfidf_position_logreg`: both section baselines on a loaded dataset).
 - `ecg_logreg`: logistic regression on RR-interval features + the beat window averaged down to a few points per lead,
   fitted on DS1 and scored on DS2 with the same per-class Se/+P/F1 as meddl.
 - `KneserNeyLM`: an interpolated Kneser-Ney trigram model over token ids.
@@ -57,19 +58,26 @@ def tfidf_logreg(
     c_grid: Sequence[float] = (0.1, 1.0, 10.0, 100.0),
     groups: Sequence[str] | None = None,
     seed: int = 0,
+    positions: dict[str, np.ndarray] | None = None,
 ) -> dict:
     """TF-IDF + logistic regression fitted on `train`, C chosen by validation accuracy, scored on `test`.
 
     With `questions` (PubMedQA), question and context get their own vectoriser and the two matrices are stacked, so
-    a question word and the same word in the abstract are different features.
+    a question word and the same word in the abstract are different features. With `positions` ((N, 2) index and
+    count of each passage in its abstract, as `meddl.data.batching.passage_positions` gives them), the passage's
+    position features (`meddl.data.batching.position_features`, the ones passage-bilstm sees) are stacked too.
     """
-    from scipy.sparse import hstack
+    from scipy.sparse import csr_matrix, hstack
     from sklearn.linear_model import LogisticRegression
+
+    from meddl.data.batching import position_features
 
     def features(fitted: list, split: str):
         blocks = [fitted[0].transform(texts[split])]
         if questions:
             blocks.append(fitted[1].transform(questions[split]))
+        if positions:
+            blocks.append(csr_matrix(position_features(positions[split])))
         return hstack(blocks).tocsr() if len(blocks) > 1 else blocks[0]
 
     vectorisers = [_tfidf().fit(texts["train"])]
@@ -86,6 +94,19 @@ def tfidf_logreg(
     result = scores(labels["test"], model.predict(x_test), label_names, groups=groups)
     result.update({"C": c, "val_acc": val_acc, "n_features": int(x_train.shape[1])})
     return result
+
+
+def tfidf_position_logreg(data, c_grid: Sequence[float] = (0.1, 1.0, 10.0, 100.0), seed: int = 0) -> dict:
+    """Section labelling's two TF-IDF baselines on a loaded `TextSplits` (e.g. pubmedqa-sections or an RCT
+    corpus): {"tfidf": without, "tfidf_position": with the position features passage-bilstm sees}, each scored on
+    test with document-bootstrap intervals."""
+    from meddl.data.batching import passage_positions
+
+    splits = ("train", "val", "test")
+    positions = {split: passage_positions(data, split) for split in splits}
+    common = dict(texts=data.texts, labels=data.labels, label_names=data.info.labels, c_grid=c_grid,
+                  groups=data.groups.get("test"), seed=seed)
+    return {"tfidf": tfidf_logreg(**common), "tfidf_position": tfidf_logreg(**common, positions=positions)}
 
 
 def beat_features(signals: np.ndarray, extra: np.ndarray | None, points: int = 32) -> np.ndarray:

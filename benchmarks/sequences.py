@@ -206,7 +206,9 @@ def ecg_timing(checkpoint, data, args: argparse.Namespace, config: dict, seed: i
 
 
 def run_text(task: str, args: argparse.Namespace, seed: int) -> dict:
-    from sequence_baselines import majority_scores, tfidf_logreg
+    """meddl's model, the majority class and TF-IDF + logistic regression (sections: with and without the position
+    features meddl's passage-sequence model sees) on the same split."""
+    from sequence_baselines import majority_scores, tfidf_logreg, tfidf_position_logreg
 
     result, wall = train_run(TASKS[task], args, seed)
     row = {"meddl": meddl_summary(result, wall)}
@@ -214,8 +216,12 @@ def run_text(task: str, args: argparse.Namespace, seed: int) -> dict:
     labels, groups = list(data.info.labels), data.groups.get("test")
     row["majority"] = majority_scores(data.labels["train"], data.labels["test"], labels, groups=groups)
     start = time.perf_counter()
-    row["tfidf_logreg"] = tfidf_logreg(data.texts, data.labels, labels, questions=data.questions or None,
-                                       groups=groups, seed=seed)
+    if task == "sections":
+        both = tfidf_position_logreg(data, seed=seed)
+        row["tfidf_logreg"], row["tfidf_position"] = both["tfidf"], both["tfidf_position"]
+    else:
+        row["tfidf_logreg"] = tfidf_logreg(data.texts, data.labels, labels, questions=data.questions or None,
+                                           groups=groups, seed=seed)
     row["tfidf_logreg"]["seconds"] = round(time.perf_counter() - start, 1)
     return row
 

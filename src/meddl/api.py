@@ -62,8 +62,9 @@ def train(
 
     `task` picks the model family (`meddl.tasks`: image, sequence, language-model, synthesis); by default the one
     that learns from the dataset's kind of data. `preset` and `model` default to what suits the dataset (`meddl
-    datasets`): a small CNN for images, a CNN+LSTM for ECG beats, a BiLSTM for text. `data_options` configures ECG
-    and text loaders. Example: ``meddl.train("pneumoniamnist", "runs/pneu", epochs=20)`` or
+    datasets`): a small CNN for images, gradient-boosted trees on rhythm and beat-shape features for ECG beats, a
+    BiLSTM for text. `data_options` configures ECG and text loaders. Example:
+    ``meddl.train("pneumoniamnist", "runs/pneu", epochs=20)`` or
     ``meddl.train("mitdb", "runs/ecg", data_options={"split": "intra-patient"})``.
 
     `seeds` (e.g. [0, 1, 2]) trains the same configuration once per seed into `output_dir/seed-N/` and writes the

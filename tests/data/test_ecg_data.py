@@ -17,6 +17,7 @@ import pytest
 
 import meddl.data.ecg as ecg
 from meddl.data import load_dataset
+from meddl.data.ecg_features import MORPHOLOGY_NAMES, RHYTHM_NAMES
 from meddl.data.ecg import DS1, DS2, PACED, EcgOptions, load_user_records, read_beats, read_record
 from meddl.data.ecg_beats import AAMI_CLASSES, bandpass, beat_classes, beat_windows, record_beats, rr_features
 from meddl.errors import ConfigError, DataError, DownloadError
@@ -134,10 +135,14 @@ def test_rr_features_on_a_synthetic_wfdb_record(tmp_path):
     # the record is shorter than 5 minutes: every beat's average RR is the mean over all of them
     np.testing.assert_allclose(beats.features[:, 4], pre / pre.mean(), rtol=1e-5)
     np.testing.assert_allclose(beats.features[:, 5], post / pre.mean(), rtol=1e-5)
-    data = load_user_records(tmp_path, rr_features="true", include_q="false")
-    assert data.feature_names == ("pre_rr_s", "post_rr_s", "local_rr_s", "rr_ratio", "pre_rr_norm", "post_rr_norm",
-                                  "local_rr_norm")
+    rr_names = ("pre_rr_s", "post_rr_s", "local_rr_s", "rr_ratio", "pre_rr_norm", "post_rr_norm", "local_rr_norm")
+    data = load_user_records(tmp_path, rr_features="true", include_q="false", morphology="false")
+    assert data.feature_names == rr_names
     assert sum(len(f) for f in data.features.values()) == len(peaks) - 1  # the Q beat dropped after RR
+    # by default the local-rhythm and morphology features follow the RR ones, one value per name
+    data = load_user_records(tmp_path, include_q="false")
+    assert data.feature_names == rr_names + RHYTHM_NAMES + MORPHOLOGY_NAMES
+    assert data.features["train"].shape[1] == len(data.feature_names)
     assert rr_features(np.array([100]), FS).shape == (1, 7)
 
 

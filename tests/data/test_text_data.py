@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -123,6 +124,31 @@ def test_tiny_pubmedqa_splits(tmp_path):
     lm = load_dataset("pubmedqa-lm", data_dir=folder)
     assert lm.texts["test"][0] == ("Hypertension study 0. We enrolled 10 patients. Pressure fell by 0 mmHg. "
                                    "Drug 0 lowers blood pressure.")
+
+
+def test_section_positions_are_those_of_the_published_abstract(tmp_path):
+    files = tiny_pubmedqa()
+    entries = json.loads(files["ori_pqal.json"])
+    entries["1000"]["LABELS"][1] = "METHODS AND RESULTS"  # names two sections: dropped, but still counted
+    files["ori_pqal.json"] = json.dumps(entries).encode()
+    write_files(tmp_path / "pubmedqa", files)
+    data = load_dataset("pubmedqa-sections", data_dir=tmp_path)
+    assert data.groups["test"][:7] == ["1000"] * 3 + ["1001"] * 4
+    assert data.positions["test"][:7].tolist() == [[0, 4], [2, 4], [3, 4], [0, 4], [1, 4], [2, 4], [3, 4]]
+    for split in ("train", "val", "test"):
+        assert data.positions[split].shape == (len(data.texts[split]), 2)
+    assert data.texts["test"][2] == "Drug 0 lowers blood pressure."  # the conclusion is the last passage
+
+
+def test_sections_positions_on_the_real_files(shared_data):
+    data = load_dataset("pubmedqa-sections", data_dir=shared_data)
+    for split in ("train", "val", "test"):
+        index, count = data.positions[split].T
+        assert ((0 <= index) & (index < count)).all()
+        conclusions = data.labels[split] == data.info.labels.index("CONCLUSIONS")
+        assert (index[conclusions] == count[conclusions] - 1).all()  # LONG_ANSWER closes the abstract
+    kept = Counter(data.groups["train"])  # abstracts that lost a passage to an ambiguous heading still count it
+    assert any(count > kept[group] for group, count in zip(data.groups["train"], data.positions["train"][:, 1]))
 
 
 def test_malformed_json_names_file_line_and_column(tmp_path):

@@ -1,4 +1,5 @@
-"""bilstm-attention and lstm-lm: shapes, padding invariance, weight tying, and that they learn a toy task."""
+"""bilstm-attention, passage-bilstm and lstm-lm: shapes, padding and batch invariance, weight tying, and that they
+learn a toy task."""
 
 from __future__ import annotations
 
@@ -85,6 +86,48 @@ def test_classifier_learns_which_token_a_sequence_holds():
         optimiser.step()
     accuracy = (net.eval()(tokens, lengths=lengths).argmax(1) == labels).float().mean()
     assert accuracy > 0.95
+
+
+def tag(net, documents: list[list[list[int]]], extra: int = 0) -> torch.Tensor:
+    """passage-bilstm logits for documents (lists of passages), flattened passage by passage."""
+    passages = [p for document in documents for p in document]
+    tokens, lengths = padded(passages, extra)
+    index = torch.repeat_interleave(torch.arange(len(documents)), torch.tensor([len(d) for d in documents]))
+    relative = torch.cat([torch.linspace(0, 1, len(d)) for d in documents])
+    positions = torch.stack([relative] + [torch.zeros_like(relative)] * 4, dim=1)
+    return net(tokens, lengths=lengths, positions=positions, documents=index)
+
+
+def test_passage_tagger_reads_each_document_alone_whatever_the_batch():
+    torch.manual_seed(0)
+    net = registry.create("passage-bilstm", 1, 5, vocab_size=VOCAB, embed_dim=16, hidden=8, context_hidden=8,
+                          bag_dim=4).eval()
+    assert registry.model_info("passage-bilstm").family == "text" and net.reads_documents
+    documents = [random_sequences(3, 0), random_sequences(1, 1), random_sequences(4, 2)]
+    together = tag(net, documents)
+    assert together.shape == (8, 5)
+    torch.testing.assert_close(tag(net, documents, extra=5), together)  # padding changes nothing
+    torch.testing.assert_close(tag(net, documents[2:]), together[4:])  # nor do the other documents
+    torch.testing.assert_close(tag(net, documents[::-1])[:4], together[4:])
+    with pytest.raises(ValueError, match="together and in order"):
+        tokens, lengths = padded(documents[0])
+        net(tokens, lengths=lengths, positions=torch.zeros(3, 5), documents=torch.tensor([1, 0, 1]))
+
+
+def test_passage_tagger_learns_from_the_neighbouring_passage():
+    """Each passage's label is the first token of the passage before it: only the context LSTM can know it."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(3)
+    documents = [[[int(t)] + [9] * 3 for t in torch.randint(1, 3, (4,), generator=generator)] for _ in range(48)]
+    labels = torch.tensor([0 if i == 0 else d[i - 1][0] for d in documents for i in range(len(d))])
+    net = registry.create("passage-bilstm", 1, 3, vocab_size=VOCAB, embed_dim=16, hidden=16, context_hidden=16,
+                          bag_dim=0, dropout=0.0)
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(80):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(tag(net, documents), labels).backward()
+        optimiser.step()
+    assert (tag(net.eval(), documents).argmax(1) == labels).float().mean() > 0.95
 
 
 @pytest.mark.parametrize(("embed_dim", "hidden"), [(16, 16), (16, 24)])

@@ -64,7 +64,9 @@ def test_ecg_run_reports_se_ppv_f1_over_nsvf_with_record_level_intervals(shared_
     assert rows[0].startswith("index,group,true,predicted,p_N") and len(rows) == test["n"] + 1
     assert all(row.split(",")[1] == "100" for row in rows[1:])
     module = load_model(run / "checkpoints" / "best.ckpt")[1]
-    assert module.hparams.kind == "ecg" and module.hparams.model_kwargs["n_features"] == 7
+    assert module.hparams.kind == "ecg"
+    # 7 RR intervals + the rhythm and morphology features of meddl.data.ecg_features (morphology=true by default)
+    assert module.hparams.model_kwargs["n_features"] == len(module.hparams.feature_names) == 45
     # the rhythm gate was fitted on the training beats and travels in the checkpoint and metrics.json
     assert module.rhythm_gate is not None and module.net.head.mlp[-1].out_features == 3
     assert metrics["rhythm_gate"] == module.hparams.rhythm_gate and 0 < metrics["rhythm_gate"]["threshold"] < 1
@@ -90,15 +92,15 @@ def test_text_sections_and_question_answering_train(shared_data, tmp_path):
     labels = sections["labels"]
     assert list(sections["test"]["per_class"]) == labels and len(labels) >= 4
     assert 1 / len(labels) < sections["test"]["acc"] <= 1  # better than guessing among the sections
-    assert sections["model"] == "bilstm-attention" and sections["test"]["macro_f1"] is not None
+    assert sections["model"] == "passage-bilstm" and sections["test"]["macro_f1"] is not None
     assert sections["evaluated_split"]["description"].startswith("the official PQA-L test half")
     qa = meddl.train("pubmedqa", tmp_path / "qa", data_options=options, **FAST).metrics
     assert qa["labels"] == ["yes", "no", "maybe"] and qa["test"]["n"] == qa["split_sizes"]["test"]
     module = load_model(tmp_path / "qa" / "checkpoints" / "best.ckpt")[1]
     assert module.hparams.model_kwargs["pair"] is True
-    # the answer-cue prior was fitted on the training passages and is part of the network
-    assert module.net.answer_prior is not None
-    assert len(module.hparams.model_kwargs["answer_prior"]["weight"]) == 3
+    # the answer prior was fitted on the training questions, and its fitted buffers came back with the checkpoint
+    assert module.net.answer_prior is not None and module.net.answer_prior.weight.abs().sum() > 0
+    assert set(module.hparams.model_kwargs["answer_prior"]) == {"tail_tokens"}
     again = meddl.api.evaluate(tmp_path / "qa" / "checkpoints" / "best.ckpt", tmp_path / "qa-again", n_bootstrap=20)
     assert again.metrics["test"]["confusion_matrix"] == qa["test"]["confusion_matrix"]
     tokenizer = Tokenizer.from_dict(module.hparams.tokenizer)
@@ -204,7 +206,7 @@ def test_a_users_wfdb_folder_and_rct_folder_train_by_path(shared_data, tmp_path)
             lines.append("")
         (rct / f"{name}.txt").write_text("\n".join(lines), encoding="utf-8")
     text = meddl.train(str(rct), tmp_path / "text", data_options={"max_tokens": 32}, **FAST).metrics
-    assert text["kind"] == "text" and text["model"] == "bilstm-attention"
+    assert text["kind"] == "text" and text["model"] == "passage-bilstm"  # sentences of an abstract labelled together
     assert text["split_sizes"]["test"] == text["test"]["n"] == sum(len(e["CONTEXTS"]) for _, e in items[140:170])
     # a text model on the ECG folder: the options it was trained with do not fit; one line says so
     with pytest.raises(ConfigError, match="cannot be read the way .* was trained on"):

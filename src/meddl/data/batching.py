@@ -1,5 +1,5 @@
-"""Batches for sequence models: ECG beats, tokenised text (single passages or question + context pairs) and
-language-model chunks.
+"""Batches for sequence models: ECG beats, tokenised text (single passages, question + context pairs, or whole
+abstracts of passages) and language-model chunks.
 
 Everything is in memory; each dataset's `__getitems__` returns a whole batch as a dict of tensors, so the shared
 `make_loader` (seeded per epoch, hence a resumed run sees the same order) serves them unchanged. Text is padded per
@@ -15,6 +15,7 @@ The model's state starts afresh in each chunk (the context is at most `seq_len` 
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -67,6 +68,70 @@ class TokenDataset(Dataset):
         if self.questions is not None:
             batch["question"], batch["question_lengths"] = _pad([self.questions[i] for i in indices], self.pad_id)
         return batch
+
+
+def passage_positions(data: TextSplits, split: str) -> np.ndarray:
+    """(N, 2) int64 index and count of each sample in its document: the loader's own (`TextSplits.positions`),
+    else the order of `groups` (each sample its own document when there are no groups)."""
+    known = data.positions.get(split)
+    if known is not None and len(known) == len(data.texts[split]):
+        return np.asarray(known, dtype=np.int64)
+    groups = data.groups.get(split) or [str(i) for i in range(len(data.texts[split]))]
+    seen: Counter = Counter()
+    index = []
+    for group in groups:
+        index.append(seen[group])
+        seen[group] += 1
+    return np.asarray([(i, seen[g]) for i, g in zip(index, groups)], dtype=np.int64).reshape(-1, 2)
+
+
+POSITION_FEATURES = ("relative", "first", "second", "last", "second_last")
+
+
+def position_features(positions: np.ndarray) -> np.ndarray:
+    """(N, 5) float32 features of each passage's place in its abstract (`POSITION_FEATURES`): relative position in
+    [0, 1], and flags for the first two and last two passages, where backgrounds, objectives, results and
+    conclusions sit. Only index and count are used, so a user's abstract gives the same features."""
+    positions = np.asarray(positions, dtype=np.int64).reshape(-1, 2)
+    index, count = positions[:, 0], positions[:, 1]
+    if (index < 0).any() or (index >= count).any():
+        raise DataError("passage positions must satisfy 0 <= index < count")
+    relative = index / np.maximum(count - 1, 1)
+    flags = [index == 0, index == 1, index == count - 1, index == count - 2]
+    return np.column_stack([relative, *flags]).astype(np.float32)
+
+
+class DocumentDataset(Dataset):
+    """Whole documents (abstracts) of encoded passages: item i is document i, its passages in the split's order.
+
+    A batch is a set of documents, flattened passage by passage: `tokens`/`lengths`/`labels`/`positions` have
+    one row per passage, `documents` (P,) says which of the batch's documents each row belongs to (rows of one
+    document are contiguous and in order), and `rows` (P,) is each row's index in the split, so predictions can be
+    put back in the split's order however the documents were shuffled.
+    """
+
+    def __init__(self, tokens: list[torch.Tensor], labels: np.ndarray, pad_id: int, groups: Sequence[str],
+                 positions: np.ndarray):
+        if not len(groups) == len(tokens) == len(positions):
+            raise DataError(f"{len(tokens)} passages but {len(groups)} groups and {len(positions)} positions")
+        self.tokens, self.pad_id = tokens, pad_id
+        self.labels = torch.from_numpy(np.asarray(labels).astype(np.int64))
+        self.features = torch.from_numpy(position_features(positions))
+        members: dict[str, list[int]] = {}
+        for row, group in enumerate(groups):
+            members.setdefault(group, []).append(row)
+        self.documents = [torch.tensor(rows, dtype=torch.long) for rows in members.values()]
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    def __getitems__(self, indices: Sequence[int]) -> dict:
+        parts = [self.documents[i] for i in indices]
+        rows = torch.cat(parts)
+        tokens, lengths = _pad([self.tokens[i] for i in rows.tolist()], self.pad_id)
+        documents = torch.repeat_interleave(torch.arange(len(parts)), torch.tensor([len(p) for p in parts]))
+        return {"tokens": tokens, "lengths": lengths, "labels": self.labels[rows], "positions": self.features[rows],
+                "documents": documents, "rows": rows}
 
 
 class ChunkDataset(Dataset):
@@ -127,6 +192,12 @@ def text_dataset(data: TextSplits, split: str, tokenizer, max_tokens: int) -> To
     questions = data.questions.get(split)
     return TokenDataset(encode(tokenizer, data.texts[split], max_tokens), data.labels[split], tokenizer.pad_id,
                         encode(tokenizer, questions, max_tokens) if questions else None)
+
+
+def document_dataset(data: TextSplits, split: str, tokenizer, max_tokens: int) -> DocumentDataset:
+    groups = data.groups.get(split) or [str(i) for i in range(len(data.texts[split]))]
+    return DocumentDataset(encode(tokenizer, data.texts[split], max_tokens), data.labels[split], tokenizer.pad_id,
+                           groups, passage_positions(data, split))
 
 
 def chunk_dataset(data: TextSplits, split: str, tokenizer, seq_len: int) -> ChunkDataset:

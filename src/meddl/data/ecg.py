@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from meddl.data.ecg_beats import RR_FEATURE_NAMES, RecordBeats, record_beats
+from meddl.data.ecg_features import MORPHOLOGY_NAMES, RHYTHM_NAMES
 from meddl.data.ecg_options import EcgOptions
 from meddl.data.registry import register_dataset
 from meddl.data.types import SPLITS, DatasetInfo, SignalSplits
@@ -84,7 +85,7 @@ def read_beats(
         signal, fs, samples, symbols = read_record(folder, name, options.leads, mlii_first)
         rates[name] = fs
         beats.append(record_beats(name, signal, fs, samples, symbols, options.before_s, options.after_s,
-                                  options.bandpass, options.normalise))  # fmt: skip
+                                  options.bandpass, options.normalise, options.morphology))  # fmt: skip
     if len(set(rates.values())) > 1:
         raise DataError(f"{folder}: records have different sampling rates {rates}; resample them to one rate")
     return beats, rates[names[0]]
@@ -155,9 +156,16 @@ def assemble(info: DatasetInfo, beats: list[RecordBeats], options: EcgOptions, f
         groups={name: records[mask] for name, mask in parts.items()},
         sampling_rate=fs,
         features={name: features[mask] for name, mask in parts.items()} if options.rr_features else {},
-        feature_names=RR_FEATURE_NAMES if options.rr_features else (),
+        feature_names=feature_names(options),
         options=options,
     )
+
+
+def feature_names(options: EcgOptions) -> tuple[str, ...]:
+    """The per-beat feature columns the options ask for: RR intervals, then local rhythm and morphology."""
+    if not options.rr_features:
+        return ()
+    return RR_FEATURE_NAMES + ((RHYTHM_NAMES + MORPHOLOGY_NAMES) if options.morphology else ())
 
 
 def is_wfdb_folder(path: Path) -> bool:
@@ -186,7 +194,7 @@ def load_user_records(path: str | Path, seed: int = 0, **options) -> SignalSplit
     beats, fs = read_beats(folder, names, parsed)
     info = DatasetInfo(name=folder.name, task="multi-class", n_channels=len(parsed.leads), labels=parsed.labels,
                        splits={}, license="user data", description=str(folder), kind="ecg",
-                       default_model="cnn-lstm", default_preset="ecg")  # fmt: skip
+                       default_model="ecg-boost", default_preset="ecg")  # fmt: skip
     return assemble(info, beats, parsed, fs, seed, test_records=None)
 
 
@@ -211,7 +219,7 @@ MITDB = DatasetInfo(
     "N/S/V/F (Q with -O include_q=true); inter-patient split DS1 train / DS2 test (de Chazal 2004), paced records "
     "102/104/107/217 left out; -O split=intra-patient for a stratified beat split",
     kind="ecg",
-    default_model="cnn-lstm",
+    default_model="ecg-boost",
     default_preset="ecg",
 )
 

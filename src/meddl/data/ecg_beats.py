@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from meddl.data.ecg_features import morphology_features, rhythm_context_features
 from meddl.errors import ConfigError, DataError
 
 # AAMI EC57 (as used by de Chazal et al. 2004): MIT-BIH beat symbols -> the five heartbeat classes. B, n, r and ?
@@ -32,8 +33,9 @@ AVERAGE_RR_WINDOW_S = 300.0  # de Chazal et al. 2004: RR intervals relative to t
 
 @dataclass(frozen=True)
 class RecordBeats:
-    """The beats of one record: windows (N, leads, T) float32, AAMI class letters (N,), RR features (N, 4) float32,
-    and how many beats were left out because their window would run past either end of the record."""
+    """The beats of one record: windows (N, leads, T) float32, AAMI class letters (N,), per-beat features (N, F)
+    float32 (RR intervals, then the morphology features when asked), and how many beats were left out because their
+    window would run past either end of the record."""
 
     record: str
     signals: np.ndarray
@@ -123,17 +125,26 @@ def record_beats(
     after_s: float,
     band: tuple[float, float] | None,
     normalise: bool,
+    morphology: bool = False,
 ) -> RecordBeats:
     """All beats of one record (signal: (samples, leads) in physical units) as filtered, normalised windows.
 
     RR intervals are measured over every annotated beat (paced and unclassifiable ones included), before beats
-    near the edges are dropped, so a beat's neighbours are the true ones.
+    near the edges are dropped, so a beat's neighbours are the true ones. `morphology` appends the local-rhythm
+    and morphology features of `meddl.data.ecg_features`, the latter measured on the filtered windows before
+    normalisation.
     """
     peaks, classes = beat_classes(record, samples, symbols)
     features = rr_features(peaks, fs)
+    if morphology:
+        features = np.concatenate([features, rhythm_context_features(peaks, fs)], axis=1)
     if band is not None:
         signal = bandpass(signal, fs, *band)
-    windows, inside = beat_windows(signal, peaks, round(before_s * fs), round(after_s * fs))
+    before = round(before_s * fs)
+    windows, inside = beat_windows(signal, peaks, before, round(after_s * fs))
+    features = features[inside]
+    if morphology:
+        features = np.concatenate([features, morphology_features(windows, before, fs)], axis=1)
     if normalise:
         windows = zscore(windows)
-    return RecordBeats(record, windows.astype(np.float32), classes[inside], features[inside], int((~inside).sum()))
+    return RecordBeats(record, windows.astype(np.float32), classes[inside], features, int((~inside).sum()))

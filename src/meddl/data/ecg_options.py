@@ -23,7 +23,9 @@ class EcgOptions:
     local RR and their ratio as `features` (on by default: with them the default CNN+LSTM, before the rhythm gate,
     scored inter-patient macro-F1 0.49-0.51 on MIT-BIH DS2, without them 0.43); `val_fraction` of the training
     records (inter-patient) or beats (intra-patient) is held out for validation; `test_fraction` applies where
-    there is no official test set; `records` restricts loading to some record names.
+    there is no official test set; `records` restricts loading to some record names. `morphology` (with
+    `rr_features`) adds each beat's difference from its record's dominant beat, QRS size and width and its coarse
+    shape (`meddl.data.ecg_features`) to the features.
 
     `rhythm_gate` (needs `rr_features`) makes the model decide N vs S from the patient-normalised RR intervals alone
     (`meddl.models.rhythm_gate`). By default (None) it is on for splits by patient and off for intra-patient ones:
@@ -39,6 +41,7 @@ class EcgOptions:
     bandpass: tuple[float, float] | None = (0.5, 40.0)
     normalise: bool = True
     rr_features: bool = True
+    morphology: bool = True
     rhythm_gate: bool | None = None
     include_q: bool = False
     val_fraction: float = 0.1
@@ -58,6 +61,9 @@ class EcgOptions:
             raise ConfigError(f"option split={parsed.split!r}: expected one of {', '.join(SPLIT_SCHEMES)}")
         if parsed.before_s < 0 or parsed.after_s <= 0:
             raise ConfigError(f"options before_s={parsed.before_s}, after_s={parsed.after_s}: expected >= 0 and > 0")
+        if parsed.morphology and not parsed.rr_features and "morphology" in options:
+            raise ConfigError("option morphology=true needs rr_features=true: the morphology features extend the "
+                              "RR features")
         if parsed.rhythm_gate and not parsed.rr_features:
             raise ConfigError("option rhythm_gate=true needs rr_features=true: the gate decides N vs S from the RR "
                               "intervals")
@@ -128,7 +134,8 @@ def _band(key: str, value) -> tuple[float, float] | None:
 
 _COERCE = {
     "split": lambda key, value: str(value), "before_s": _number, "after_s": _number, "leads": _leads,
-    "bandpass": _band, "normalise": _flag, "rr_features": _flag, "rhythm_gate": _flag_or_auto, "include_q": _flag,
+    "bandpass": _band, "normalise": _flag, "rr_features": _flag, "morphology": _flag, "rhythm_gate": _flag_or_auto,
+    "include_q": _flag,
     "val_fraction": _number, "test_fraction": _number,
     "records": lambda key, value: tuple(str(item) for item in _items(value)),
 }  # fmt: skip

@@ -98,10 +98,11 @@ def preview(name: str) -> DatasetInfo:
 
 def dataset_defaults(name: str) -> tuple[str, str | None]:
     """The preset and model `meddl train` uses for a dataset when the user names none: the dataset's own for a
-    registered set, by layout for the user's own data (WFDB records: ecg; RCT text: text; else the image default)."""
+    registered set, by layout for the user's own data (WFDB records: ecg; RCT text: sections, whose passage-sequence
+    model labels an abstract's sentences together; else the image default)."""
     info = preview(name)
     if is_user_dataset(name):
-        return {"ecg": "ecg", "text": "text"}.get(info.kind, "fast"), None
+        return {"ecg": "ecg", "text": "sections"}.get(info.kind, "fast"), None
     return info.default_preset or "fast", info.default_model or None
 
 

@@ -174,14 +174,19 @@ def _pubmedqa_splits(data_dir: Path | None, seed: int, options: TextOptions):
 
 
 def _text_splits(
-    info: DatasetInfo, rows: list[tuple], options: TextOptions, labels: tuple[str, ...], pair: bool = False
+    info: DatasetInfo, rows: list[tuple], options: TextOptions, labels: tuple[str, ...], pair: bool = False,
+    positions: list[tuple[int, int]] | None = None,
 ) -> TextSplits:
-    """TextSplits from (split, group, text, label, question) rows; `splits` counts come from the data."""
+    """TextSplits from (split, group, text, label, question) rows, and optionally each row's (index, count) in its
+    document; `splits` counts come from the data."""
     texts: dict[str, list[str]] = {s: [] for s in ("train", "val", "test")}
     groups = {s: [] for s in texts}
     questions = {s: [] for s in texts}
     targets: dict[str, list[int]] = {s: [] for s in texts}
-    for split, group, text, label, question in rows:
+    where: dict[str, list[tuple[int, int]]] = {s: [] for s in texts}
+    for number, (split, group, text, label, question) in enumerate(rows):
+        if positions is not None:
+            where[split].append(positions[number])
         texts[split].append(text)
         groups[split].append(group)
         questions[split].append(question)
@@ -197,24 +202,36 @@ def _text_splits(
         groups=groups,
         questions=questions if pair else {},
         options=options,
+        positions={s: np.asarray(where[s], dtype=np.int64).reshape(-1, 2) for s in texts} if positions else {},
     )
 
 
 def load_sections(data_dir: Path | None, seed: int = 0, **options) -> TextSplits:
-    """One passage per PQA-L section (CONTEXTS, and LONG_ANSWER as CONCLUSIONS), labelled with its section."""
+    """One passage per PQA-L section (CONTEXTS, and LONG_ANSWER as CONCLUSIONS), labelled with its section.
+
+    Each passage keeps its place in the published abstract (`TextSplits.positions`): the conclusion is the last of
+    len(CONTEXTS) + 1 passages, and a dropped passage (a heading naming no or two sections) still counts, as it
+    would in a user's abstract."""
     opts = TextOptions.parse(options)
-    rows = []
+    rows, positions = [], []
     for pmid, entry, split in _pubmedqa_splits(data_dir, seed, opts):
-        for passage, heading in zip(entry["CONTEXTS"], entry["LABELS"]):
+        count = len(entry["CONTEXTS"]) + 1
+        for index, (passage, heading) in enumerate(zip(entry["CONTEXTS"], entry["LABELS"])):
             if (section := section_of(heading)) is not None:
                 rows.append((split, pmid, passage, section, ""))
+                positions.append((index, count))
         rows.append((split, pmid, entry["LONG_ANSWER"], "CONCLUSIONS", ""))
-    return _text_splits(SECTIONS_INFO, rows, opts, SECTIONS)
+        positions.append((count - 1, count))
+    return _text_splits(SECTIONS_INFO, rows, opts, SECTIONS, positions=positions)
+
+
+# Results come last in an abstract: 512 tokens keep whole PQA-L contexts (256 would cut the end of many).
+QA_MAX_TOKENS = 512
 
 
 def load_qa(data_dir: Path | None, seed: int = 0, **options) -> TextSplits:
     """Reasoning-required PubMedQA: the question and the abstract without its conclusion; answer yes/no/maybe."""
-    opts = TextOptions.parse(options)
+    opts = TextOptions.parse(options, max_tokens=QA_MAX_TOKENS)
     rows = [(split, pmid, " ".join(entry["CONTEXTS"]), entry["final_decision"], entry["QUESTION"])
             for pmid, entry, split in _pubmedqa_splits(data_dir, seed, opts)]
     return _text_splits(QA_INFO, rows, opts, ANSWERS, pair=True)
@@ -232,7 +249,7 @@ _PUBMEDQA = dict(n_channels=1, license="MIT", kind="text")
 SECTIONS_INFO = DatasetInfo(
     name="pubmedqa-sections", task="multi-class", labels=SECTIONS, splits={"train": 1901, "val": 214, "test": 2133},
     description="PubMedQA PQA-L passages labelled with their abstract section (5 classes, split by abstract)",
-    default_model="bilstm-attention", default_preset="text", **_PUBMEDQA)
+    default_model="passage-bilstm", default_preset="sections", **_PUBMEDQA)
 QA_INFO = DatasetInfo(
     name="pubmedqa", task="multi-class", labels=ANSWERS, splits={"train": 450, "val": 50, "test": 500},
     description="PubMedQA PQA-L question answering, reasoning-required: question + abstract -> yes/no/maybe",

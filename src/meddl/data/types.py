@@ -119,11 +119,15 @@ class SignalSplits(Splits):
 class TextSplits(Splits):
     """Text in memory: texts[split] one passage (or abstract, for language modelling) per sample; questions[split]
     paired with each text for question answering (absent otherwise); groups[split] the source document of each
-    sample, so no document is split across train/val/test. `options` is the resolved `TextOptions`."""
+    sample, so no document is split across train/val/test. `options` is the resolved `TextOptions`.
+    positions[split]: int64 (N, 2) each passage's index in its source document and the document's passage count,
+    as the original document had them (passages a loader drops still count); absent where the source does not say,
+    and then read from the order of `groups`."""
 
     texts: dict[str, list[str]] = field(default_factory=dict)
     questions: dict[str, list[str]] = field(default_factory=dict)
     options: Any = None
+    positions: dict[str, np.ndarray] = field(default_factory=dict)
 
     def samples(self, split: str) -> list[str]:
         return self.texts[split]

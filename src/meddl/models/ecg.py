@@ -108,8 +108,8 @@ def cnn1d(in_channels: int, num_classes: int, length: int = 252, n_features: int
     return CNN1d(in_channels, num_classes, n_features, width, dropout)
 
 
-@register_model("cnn-lstm", "ecg", "1D CNN front end (8x downsampling) + BiLSTM + mean/max pooling for ECG beats; "
-                "the ECG default", "beats")  # fmt: skip
+@register_model("cnn-lstm", "ecg", "1D CNN front end (8x downsampling) + BiLSTM + mean/max pooling for ECG beats "
+                "(train with --epochs 10; the ECG default before ecg-boost)", "beats")  # fmt: skip
 def cnn_lstm(in_channels: int, num_classes: int, length: int = 252, n_features: int = 0, width: int = 32,
              hidden: int = 64, dropout: float = 0.2) -> nn.Module:  # fmt: skip
     return CNNLSTM(in_channels, num_classes, n_features, width, hidden, dropout)

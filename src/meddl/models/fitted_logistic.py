@@ -1,6 +1,6 @@
 """A scikit-learn logistic regression fitted on standardised features, returned on the raw features' scale.
 
-The rhythm gate (ECG) and the answer-cue prior (PubMedQA) both fit one before the network trains and then apply it
+The rhythm gate (ECG) fits one before the network trains and then applies it
 as a fixed linear layer inside the model, on the features as the model computes them; standardising helps the
 solver, and folding the mean and scale into the coefficients keeps the layer a plain `x @ coef.T + intercept`.
 """

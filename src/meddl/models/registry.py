@@ -61,7 +61,7 @@ def register_model(
 
 
 def _ensure_registered() -> None:
-    from meddl.models import cnn, ecg, gan, rnn, text  # noqa: F401
+    from meddl.models import cnn, ecg, ecg_boost, gan, rnn, text  # noqa: F401
 
 
 def list_models() -> list[ModelInfo]:

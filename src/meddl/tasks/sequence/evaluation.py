@@ -58,7 +58,8 @@ def split_loader(module, data: SignalSplits | TextSplits, split: str):
         return sd.loader(sd.signal_dataset(data, split), sd.EVAL_BATCH, shuffle=False)
     tokenizer = Tokenizer.from_dict(hp.tokenizer)
     max_tokens = TextOptions(**(hp.data_options or {})).max_tokens
-    return sd.loader(sd.text_dataset(data, split, tokenizer, max_tokens), sd.EVAL_BATCH, shuffle=False)
+    make = sd.document_dataset if getattr(module.net, "reads_documents", False) else sd.text_dataset
+    return sd.loader(make(data, split, tokenizer, max_tokens), sd.EVAL_BATCH, shuffle=False)
 
 
 def _groups(data: SignalSplits | TextSplits, split: str) -> np.ndarray:

@@ -29,10 +29,10 @@ class SequenceClassifier(ScheduledModule):
     """A registered ECG or text model trained for multi-class classification.
 
     `kind` is "ecg" (batches of beats and optional RR features) or "text" (token ids; with `pair=True` in
-    `model_kwargs`, a question beside each passage). `model_kwargs` are the extra build arguments (ECG: length,
-    n_features; text: vocab_size, pair). `rhythm_gate` (ECG): a `RhythmGateFit.to_dict()` that splits the network's
-    supraventricular output into N and S by RR intervals (see `meddl.models.rhythm_gate`). Model selection
-    (`val_selection`) is macro-F1 over the scored classes.
+    `model_kwargs`, a question beside each passage; for a model that `reads_documents`, whole abstracts).
+    `model_kwargs` are the extra build arguments (ECG: length, n_features; text: vocab_size, pair). `rhythm_gate`
+    (ECG): a `RhythmGateFit.to_dict()` that splits the network's supraventricular output into N and S by RR intervals
+    (see `meddl.models.rhythm_gate`). Model selection (`val_selection`) is macro-F1 over the scored classes.
     """
 
     def __init__(
@@ -74,9 +74,14 @@ class SequenceClassifier(ScheduledModule):
         if self.hparams.kind == "ecg":
             logits = self.net(batch["signals"], features=batch["features"])
             return logits if self.rhythm_gate is None else self.rhythm_gate(logits, batch["features"])
+        if "documents" in batch:
+            return self.net(batch["tokens"], lengths=batch["lengths"], positions=batch["positions"],
+                            documents=batch["documents"])
         if "question" in batch:
+            # training batches of question answering carry the answer prior's out-of-fold logits (stacking)
+            stacked = {"prior_logits": batch["prior_logits"]} if batch.get("prior_logits") is not None else {}
             return self.net(batch["tokens"], lengths=batch["lengths"], question=batch["question"],
-                            question_lengths=batch["question_lengths"])
+                            question_lengths=batch["question_lengths"], **stacked)
         return self.net(batch["tokens"], lengths=batch["lengths"])
 
     def training_step(self, batch: dict, batch_idx: int):
@@ -108,10 +113,15 @@ class SequenceClassifier(ScheduledModule):
 
     @torch.no_grad()
     def predict_proba(self, loader) -> np.ndarray:
-        """Class probabilities (N, K) for every batch of `loader`, in order, in evaluation mode."""
+        """Class probabilities (N, K) for every batch of `loader`, in the split's order (batches of whole documents
+        say where each row goes: `rows`), in evaluation mode."""
         self.eval()
-        outputs = []
+        outputs, rows = [], []
         for batch in loader:
             batch = {key: None if value is None else value.to(self.device) for key, value in batch.items()}
             outputs.append(torch.softmax(self(batch).float(), dim=1).cpu())
-        return torch.cat(outputs).numpy()
+            rows.append(batch["rows"].cpu() if "rows" in batch else None)
+        probabilities = torch.cat(outputs)
+        if rows and rows[0] is not None:
+            probabilities[torch.cat(rows)] = probabilities.clone()
+        return probabilities.numpy()

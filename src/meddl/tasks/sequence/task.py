@@ -1,5 +1,5 @@
 """Sequence classification as a `Task`: ECG beats (with RR features and the rhythm gate) and text passages
-(single passages, or question + passage pairs with the answer-cue prior), macro-F1 with bootstrap intervals over
+(single passages, or question + passage pairs with the learned answer prior), macro-F1 with bootstrap intervals over
 records or documents, and the report."""
 
 from __future__ import annotations
@@ -65,14 +65,18 @@ class SequenceTask(SupervisedTask):
         settings = FitSettings.from_config(self.name, config, gradient_clip_val=GRADIENT_CLIP)
         if isinstance(data, SignalSplits):
             n_features = data.features["train"].shape[1] if data.features else 0
-            gate = _rhythm_gate(data, config.seed)
+            boost = _beat_boost(data, config) if config.model == "ecg-boost" else None
+            gate = None if boost else _rhythm_gate(data, config.seed)
             module = SequenceClassifier(
                 model=config.model, kind="ecg", task=info.task, labels=list(info.labels),
                 in_channels=data.signals["train"].shape[1],
-                model_kwargs={"length": data.signals["train"].shape[2], "n_features": n_features},
+                model_kwargs={"length": data.signals["train"].shape[2], "n_features": n_features,
+                              **(boost.to_model_kwargs() if boost else {})},
                 data_options=asdict(data.options), feature_names=tuple(data.feature_names),
                 sampling_rate=float(data.sampling_rate), class_weights=weights,
                 rhythm_gate=gate.to_dict() if gate else None, **schedule_arguments(config))
+            if boost:
+                module.net.load_fit(boost)
             return FitPlan(module, sd.loader(sd.signal_dataset(data, "train"), shuffle=True, **train_args),
                            sd.loader(sd.signal_dataset(data, "val"), config.batch_size, shuffle=False), settings)
         tokenizer = sd.build_tokenizer(data)
@@ -80,12 +84,17 @@ class SequenceTask(SupervisedTask):
         train_set = sd.text_dataset(data, "train", tokenizer, max_tokens)
         module = SequenceClassifier(
             model=config.model, kind="text", task=info.task, labels=list(info.labels),
-            model_kwargs={"vocab_size": tokenizer.vocab_size, **_pair_kwargs(data, train_set, tokenizer)},
+            model_kwargs={"vocab_size": tokenizer.vocab_size, **_pair_kwargs(data)},
             tokenizer=tokenizer.to_dict(), data_options=asdict(data.options), class_weights=weights,
             **schedule_arguments(config))
+        if getattr(module.net, "answer_prior", None) is not None:
+            train_set = _fit_answer_prior(module, data, train_set, config.seed)
+        # A passage-sequence model reads whole abstracts: batches of documents, not of passages.
+        make = sd.document_dataset if getattr(module.net, "reads_documents", False) else sd.text_dataset
+        if make is sd.document_dataset:
+            train_set = make(data, "train", tokenizer, max_tokens)
         return FitPlan(module, sd.loader(train_set, shuffle=True, **train_args),
-                       sd.loader(sd.text_dataset(data, "val", tokenizer, max_tokens), config.batch_size,
-                                 shuffle=False), settings)
+                       sd.loader(make(data, "val", tokenizer, max_tokens), config.batch_size, shuffle=False), settings)
 
     def check_data(self, module, data) -> None:
         from meddl.tasks.sequence.evaluation import check_compatible
@@ -126,17 +135,38 @@ class SequenceTask(SupervisedTask):
 
 
 
-def _pair_kwargs(data: TextSplits, train_set, tokenizer) -> dict:
-    """Question answering: question + passage pairs, and the answer-cue prior fitted on the training passages as the
-    model will read them (`train_set`: encoded and truncated as for training; `meddl.models.answer_cues`)."""
-    from meddl.models.answer_cues import cue_ids, fit_answer_prior
+def _pair_kwargs(data: TextSplits) -> dict:
+    """Question answering: question + passage pairs, with the learned answer prior (`meddl.models.answer_model`)."""
+    from meddl.models.answer_model import AnswerFitSettings
 
     if not data.questions:
         return {}
+    return {"pair": True, "answer_prior": {"tail_tokens": AnswerFitSettings().tail_tokens}}
+
+
+def _fit_answer_prior(module, data: TextSplits, train_set, seed: int):
+    """Fit the module's answer prior on the training questions as the model reads them (`train_set`: encoded and
+    truncated as for training; nothing of val or test is read) and return the training set with each question's
+    out-of-fold prior logits, for stacked training."""
+    from meddl.models.answer_model import QATrainingSet, StackedTrainingSet, fit_answer_prior
+
     everything = train_set.__getitems__(range(len(train_set)))
-    prior = fit_answer_prior(everything["tokens"], everything["lengths"], everything["labels"].numpy(),
-                             cue_ids(tokenizer), tokenizer.vocab_size, data.info.n_classes)  # fmt: skip
-    return {"pair": True, "answer_prior": prior}
+    training = QATrainingSet(everything["tokens"], everything["lengths"], everything["question"],
+                             everything["question_lengths"], everything["labels"].numpy(), list(data.groups["train"]))
+    fit = fit_answer_prior(module.net.answer_prior, training, seed=seed)
+    if fit.out_of_fold is None:  # too few questions per class for folds: the in-sample prior is the offset
+        return train_set
+    return StackedTrainingSet(train_set, fit.out_of_fold)
+
+
+def _beat_boost(data: SignalSplits, config: TrainConfig):
+    """The ecg-boost trees and their record-CV-chosen offsets, fitted on the training split alone."""
+    from meddl.models.ecg_boost import fit_beat_boost
+
+    if not data.features:
+        raise DataError(f"{data.info.name}: model ecg-boost needs per-beat features; load with -O rr_features=true")
+    return fit_beat_boost(data.features["train"], data.labels["train"], data.groups["train"],
+                          tuple(data.feature_names), data.info.n_classes, seed=config.seed)
 
 
 def _rhythm_gate(data: SignalSplits, seed: int):
