@@ -90,9 +90,10 @@ class SequenceTask(SupervisedTask):
         if getattr(module.net, "answer_prior", None) is not None:
             train_set = _fit_answer_prior(module, data, train_set, config.seed)
         # A passage-sequence model reads whole abstracts: batches of documents, not of passages.
-        make = sd.document_dataset if getattr(module.net, "reads_documents", False) else sd.text_dataset
-        if make is sd.document_dataset:
-            train_set = make(data, "train", tokenizer, max_tokens)
+        reads_documents = getattr(module.net, "reads_documents", False)
+        make = sd.document_dataset if reads_documents else sd.text_dataset
+        if reads_documents:
+            train_set = sd.document_dataset(data, "train", tokenizer, max_tokens)
         return FitPlan(module, sd.loader(train_set, shuffle=True, **train_args),
                        sd.loader(make(data, "val", tokenizer, max_tokens), config.batch_size, shuffle=False), settings)
 
