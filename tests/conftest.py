@@ -24,3 +24,14 @@ def medmnist_env(shared_medmnist, monkeypatch) -> Path:
 @pytest.fixture
 def real_png_folder(shared_medmnist, tmp_path) -> Path:
     return write_real_png_folder(shared_medmnist, tmp_path / "breast_pngs")
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: on a shared, busy CPU two spinning threads make small models 10-20x slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

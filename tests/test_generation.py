@@ -13,13 +13,7 @@ from meddl.models import registry
 CORPUS = ["the patients were randomised to aspirin or placebo.", "the trial was stopped early for benefit."]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one thread runs them fastest, and two threads on a busy shared CPU are far slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def language_model(tokenizer: Tokenizer, seed: int = 0) -> torch.nn.Module:

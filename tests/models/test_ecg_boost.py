@@ -20,12 +20,7 @@ NAMES = ("a", "b", "c", "d")
 SMALL = BoostSettings(max_iter=20, min_samples_leaf=20, folds=3, features=NAMES)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _beats(rng: np.random.Generator, n: int = 600, n_records: int = 6):

@@ -11,13 +11,7 @@ from meddl.models.registry import model_info
 SIGNAL_MODELS = ("cnn1d", "cnn-lstm", "lstm", "gru")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared, busy CPU two spinning threads make small models 10-20x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.mark.parametrize("name", SIGNAL_MODELS)

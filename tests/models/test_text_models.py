@@ -13,13 +13,7 @@ from meddl.models import registry
 VOCAB = 30
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one thread runs them fastest, and two threads on a busy shared CPU are far slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def padded(sequences: list[list[int]], extra: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,12 +18,7 @@ SECTIONS = {"OBJECTIVE": "to test whether {} helps", "METHODS": "we randomised {
             "RESULTS": "mortality fell in {} of them", "CONCLUSIONS": "drug {} works and is safe"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def write_rct(folder, n: dict[str, int]) -> None:

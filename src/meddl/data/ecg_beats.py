@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from meddl.data.ecg_features import morphology_features, rhythm_context_features
+from meddl.data.ecg_features import morphology_features, pre_post_rr, rhythm_context_features
 from meddl.errors import ConfigError, DataError
 
 # AAMI EC57 (as used by de Chazal et al. 2004): MIT-BIH beat symbols -> the five heartbeat classes. B, n, r and ?
@@ -98,9 +98,7 @@ def rr_features(peaks: np.ndarray, fs: float) -> np.ndarray:
     n = len(peaks)
     if n < 2:
         return np.zeros((n, len(RR_FEATURE_NAMES)), dtype=np.float32)
-    rr = np.diff(peaks) / fs
-    pre = np.concatenate([rr[:1], rr])
-    post = np.concatenate([rr, rr[-1:]])
+    pre, post = pre_post_rr(peaks, fs)
     sums = np.concatenate([[0.0], np.cumsum(pre)])
     start = np.maximum(np.arange(n) - LOCAL_RR_BEATS + 1, 0)
     local = (sums[1:] - sums[start]) / (np.arange(n) + 1 - start)

@@ -27,6 +27,13 @@ MORPHOLOGY_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 
 
+def pre_post_rr(peaks: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each beat's RR interval before and after it, in seconds (at least two peaks): the first beat takes its
+    post-RR as pre-RR, the last its pre-RR as post-RR."""
+    rr = np.diff(peaks) / fs
+    return np.concatenate([rr[:1], rr]), np.concatenate([rr, rr[-1:]])
+
+
 def rhythm_context_features(peaks: np.ndarray, fs: float) -> np.ndarray:
     """(N, len(RHYTHM_NAMES)) float32 from all beats' R-peak samples of one record: pre- and post-RR relative to
     the median RR of the surrounding beats, post-RR / pre-RR (the compensatory pause after an ectopic beat), and
@@ -40,9 +47,7 @@ def rhythm_context_features(peaks: np.ndarray, fs: float) -> np.ndarray:
         return np.zeros((n, len(RHYTHM_NAMES)), dtype=np.float32)
     from numpy.lib.stride_tricks import sliding_window_view
 
-    rr = np.diff(peaks) / fs
-    pre = np.concatenate([rr[:1], rr])
-    post = np.concatenate([rr, rr[-1:]])
+    pre, post = pre_post_rr(peaks, fs)
     width = 2 * CONTEXT_BEATS + 1
     padded = np.pad(pre, CONTEXT_BEATS, mode="reflect" if n > CONTEXT_BEATS else "edge")
     windows = sliding_window_view(padded, width)[:n]
