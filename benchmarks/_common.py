@@ -6,11 +6,18 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent
 RESULTS = BENCHMARKS / "results"
+
+
+def mean_sd(values: list[float]) -> dict:
+    """{"mean", "sd" (sample; 0 for one value), "values"} of one figure over the seeds."""
+    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "values": values}
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

@@ -22,14 +22,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from _common import BENCHMARKS, RESULTS, arguments, describe, environment, write_json
+from _common import BENCHMARKS, RESULTS, arguments, describe, environment, mean_sd, write_json
 from sequence_tables import NOTES, print_tables, write_markdown
 
 PUBLISHED = BENCHMARKS / "sequences_published.yaml"
@@ -87,12 +86,6 @@ def load_splits(dataset: str, args: argparse.Namespace, config: dict, seed: int,
 
 SUMMARY_FIGURES = ("acc", "macro_f1", "weighted_f1", "macro_f1_nsv", "perplexity", "cross_entropy")
 PER_CLASS_FIGURES = ("sensitivity", "ppv", "f1")
-
-
-def mean_sd(values: list[float]) -> dict:
-    """{"mean", "sd" (sample; 0 for one value), "values"} of one figure over the seeds."""
-    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "values": values}
 
 
 def summarise_scores(tests: list[dict]) -> dict:

@@ -10,9 +10,9 @@ from meddl.cli.common import Subparsers, data_options, devices, print_result
 
 FLAGS = ("epochs", "batch_size", "lr", "size", "seed", "optimizer", "weight_decay", "patience", "precision",
          "accelerator", "devices", "num_nodes", "num_workers", "bootstrap", "epsilon", "delta", "max_grad_norm",
-         "target_sensitivity", "logger", "tracking_uri")
+         "target_sensitivity", "logger", "tracking_uri", "ensemble", "weight_average", "label_smoothing")
 SWITCHES = {"no_augment": ("augment", False), "class_weights": ("class_weights", True),
-            "deterministic": ("deterministic", True), "dp": ("dp", True)}
+            "deterministic": ("deterministic", True), "dp": ("dp", True), "tta": ("tta", True)}
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -109,6 +109,16 @@ def register(commands: Subparsers) -> None:
                        "sensitivity (e.g. 0.95) instead of Youden's J")
     train.add_argument("--patience", type=int, help="stop early after this many epochs without a better val AUC")
     train.add_argument("--no-augment", action="store_true", help="train without data augmentation")
+    train.add_argument("--ensemble", type=int, metavar="K",
+                       help="image classifiers: train K members together (own initialisation and augmentation each) "
+                            "and average their probabilities; one checkpoint, one ONNX file")
+    train.add_argument("--weight-average", choices=["none", "ema", "swa"],
+                       help="image classifiers: validate, keep and deploy an average of the weights (EMA per step, "
+                            "or SWA over the last quarter of the epochs)")
+    train.add_argument("--tta", action="store_true",
+                       help="image classifiers: average predictions over fixed flips/turns (or 1-pixel shifts where "
+                            "anatomy forbids flips) of each image")
+    train.add_argument("--label-smoothing", type=float, help="image classifiers: smoothing of the targets (e.g. 0.1)")
     train.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
     train.add_argument("--deterministic", action="store_true",
                        help="deterministic kernels everywhere (bit-exact GPU runs; slower). CPU runs repeat without it")

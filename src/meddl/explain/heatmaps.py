@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from meddl.errors import ConfigError, DataError
 from meddl.explain import METHODS
+from meddl.models.ensemble import explained_networks
 from meddl.tasks.image import outputs as classification
 
 CHUNK = 64  # images per Grad-CAM pass: bounds memory for large models at 224 px
@@ -106,7 +107,10 @@ def explain_images(
     if method == "occlusion":
         maps = _occlusion(module.net, hp.task, x, targets)
     else:
-        maps = _grad_cam(module.net, hp.model, hp.task, x, targets, plus=method == "gradcam++")
+        # an ensemble's map is the mean of its members' (each scaled to a maximum of 1 first); test-time
+        # augmentation is not explained: the maps are those of the image as given
+        maps = np.mean([_unit_max(_grad_cam(net, hp.model, hp.task, x, targets, plus=method == "gradcam++"))
+                        for net in explained_networks(module.net)], axis=0)
     return _unit_max(maps)
 
 

@@ -76,6 +76,12 @@ def fast_cnn(in_channels: int, num_classes: int, image_size: int = 28, width: in
     return FastCNN(in_channels, num_classes, width=width)
 
 
+@register_model("fast-cnn-wide", "cnn", "fast-cnn at twice the width (64/128/256 filters, ~1.2M parameters)",
+                cam_layer="features")
+def fast_cnn_wide(in_channels: int, num_classes: int, image_size: int = 28) -> nn.Module:
+    return FastCNN(in_channels, num_classes, width=64)
+
+
 def _monai_resnet(depth: int, in_channels: int, num_classes: int, small_input: bool) -> nn.Module:
     from monai.networks.nets import ResNet
     from monai.networks.nets.resnet import ResNetBlock, ResNetBottleneck

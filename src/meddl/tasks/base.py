@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from meddl.data.types import DatasetInfo
-from meddl.errors import MeddlError, did_you_mean
+from meddl.errors import ConfigError, MeddlError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -160,11 +160,18 @@ class SupervisedTask:
 
     default_preset = "fast"
     module_class: Any = None
+    # Ensembles, weight averaging, test-time augmentation and label smoothing are built for image classifiers.
+    takes_image_recipe = False
 
     def make_config(self, dataset: str, preset: str | None = None, model: str | None = None, **options):
         from meddl.training.config import make_config
 
-        return make_config(dataset, preset=preset or self.default_preset, model=model, **options)
+        config = make_config(dataset, preset=preset or self.default_preset, model=model, **options)
+        unsupported = [] if self.takes_image_recipe else config.image_recipe_options()
+        if unsupported:
+            raise ConfigError(f"{', '.join(unsupported)}: options of image classifiers; {self.described} "
+                              "does not take them")
+        return config
 
     def load_request(self, config) -> dict:
         return {"size": config.size, "seed": config.seed, "options": config.data_options}

@@ -64,6 +64,17 @@ class TrainConfig:
     # logs); tracking_uri: where the mlflow logger writes (default $MLFLOW_TRACKING_URI, else file:./mlruns).
     logger: tuple[str, ...] = DEFAULT_LOGGERS
     tracking_uri: str | None = None
+    # Image classifiers only. `ensemble`: K members trained together (each its own initialisation and augmentation
+    # draws), their probabilities averaged. `weight_average`: "ema" (decay `ema_decay` per step) or "swa" (the mean
+    # of the epoch-end weights from the `swa_start` fraction of the epochs on); the averaged weights are what is
+    # validated, selected, saved and used. `tta`: predictions averaged over fixed views of each image
+    # (meddl.tasks.image.tta). `label_smoothing`: of the cross-entropy targets (binary and multi-class).
+    ensemble: int = 1
+    weight_average: str = "none"
+    ema_decay: float = 0.999
+    swa_start: float = 0.75
+    tta: bool = False
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "adamw", "sgd"):
@@ -86,6 +97,7 @@ class TrainConfig:
                               "give it in MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead")
         self._check_devices()
         self._check_privacy()
+        self._check_image_recipe()
 
     def _check_devices(self) -> None:
         """Lightning's device forms: 'auto', a count (-1: every device), or device indices such as '0,1'."""
@@ -125,6 +137,29 @@ class TrainConfig:
         if self.devices not in ("auto", 1) or self.num_nodes != 1:
             raise ConfigError(f"--dp trains in one process on one device (one privacy accountant); got devices "
                               f"{self.devices!r} and num_nodes {self.num_nodes}")
+
+    def _check_image_recipe(self) -> None:
+        from meddl.training.averaging import WEIGHT_AVERAGES
+
+        if not isinstance(self.ensemble, int) or self.ensemble < 1:
+            raise ConfigError(f"ensemble must be a whole number of members, at least 1, got {self.ensemble!r}")
+        if self.weight_average not in WEIGHT_AVERAGES:
+            raise ConfigError(f"weight_average {self.weight_average!r}: expected one of {', '.join(WEIGHT_AVERAGES)}")
+        if not 0 < self.ema_decay < 1:
+            raise ConfigError(f"ema_decay must be between 0 and 1 (exclusive), got {self.ema_decay}")
+        if not 0 <= self.swa_start < 1:
+            raise ConfigError(f"swa_start is the fraction of the epochs after which SWA averages; expected 0 <= "
+                              f"swa_start < 1, got {self.swa_start}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.dp and (self.ensemble > 1 or self.weight_average != "none"):
+            raise ConfigError("--dp trains one network with one privacy accountant: leave out ensemble and "
+                              "weight_average")
+
+    def image_recipe_options(self) -> list[str]:
+        """The image-classifier options this config sets away from their defaults (other tasks refuse them)."""
+        defaults = {"ensemble": 1, "weight_average": "none", "tta": False, "label_smoothing": 0.0}
+        return [name for name, default in defaults.items() if getattr(self, name) != default]
 
     def to_dict(self) -> dict:
         return asdict(self)

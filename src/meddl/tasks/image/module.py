@@ -1,7 +1,9 @@
 """The Lightning module for image classification: science only (model, loss, metrics, optimiser).
 
 Devices, precision, checkpoints and distribution belong to the trainer. Batches arrive as uint8 images; they are
-turned into normalised floats (and augmented, during training) on the device, one batch at a time.
+turned into normalised floats (and augmented, during training) on the device, one batch at a time. The recipe
+options (an ensemble of members, EMA or SWA weights, label smoothing) live here; test-time augmentation is added
+when a trained model is loaded (`meddl.tasks.image.task.ImageTask.load`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 import torch
 
 from meddl.models import create
+from meddl.models.ensemble import Ensemble, head_for
 from meddl.tasks.image import outputs as classification
 from meddl.tasks.image.augment import augment, policy_for
 from meddl.training.distributed import gather
@@ -27,6 +30,12 @@ class ImageClassifier(ScheduledModule):
     `predict` and `export` need to use the model later without the dataset. `dp=True` builds the DP-SGD
     compatible variant of the architecture (GroupNorm for BatchNorm), so a private checkpoint rebuilds it on load;
     `privacy` then holds what the run spent (see `meddl.training.privacy`).
+
+    `ensemble` K > 1 trains K members of `model` together (member k initialised as a run with seed `seed + k`
+    would be, each with its own augmentation draws; the loss is the sum of theirs, so each learns as it would
+    alone); the network's output is the logit of their mean probability. `weight_average` "ema" or "swa" keeps an
+    averaged copy (`averaged`) that validation scores and model selection uses; loading a trained model folds it
+    into `net` (`use_averaged_weights`), so what was selected is what is evaluated, exported and served.
     """
 
     def __init__(
@@ -50,10 +59,16 @@ class ImageClassifier(ScheduledModule):
         class_weights: list[float] | None = None,
         channels_last: bool = False,
         dp: bool = False,
+        ensemble: int = 1,
+        weight_average: str = "none",
+        ema_decay: float = 0.999,
+        swa_start: float = 0.75,
+        tta: bool = False,
+        label_smoothing: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.net = create(model, in_channels, classification.n_outputs(task, len(labels)), image_size=image_size)
+        self.net = self._build_net()
         if dp:
             from meddl.training.privacy import make_compatible
 
@@ -61,16 +76,48 @@ class ImageClassifier(ScheduledModule):
         self.privacy: dict | None = None
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        self.averaged = None
+        if weight_average != "none":
+            from meddl.training.averaging import averaged_copy
+
+            self.averaged = averaged_copy(self.net, weight_average, ema_decay)
         self.policy = policy_for(modality)
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
 
+    def _build_net(self):
+        hp = self.hparams
+        outputs = classification.n_outputs(hp.task, len(hp.labels))
+        first = create(hp.model, hp.in_channels, outputs, image_size=hp.image_size)
+        if hp.ensemble == 1:
+            return first
+        members = [first]
+        for k in range(1, hp.ensemble):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(hp.seed + k)
+                members.append(create(hp.model, hp.in_channels, outputs, image_size=hp.image_size))
+        return Ensemble(members, head_for(hp.task))
+
+    def _formatted(self, images: torch.Tensor) -> torch.Tensor:
+        return images.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else images
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits for normalised float images (N, C, H, W)."""
-        if self.hparams.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return self.net(images)
+        return self.net(self._formatted(images))
+
+    def _selected_net(self):
+        """The network validation scores: the averaged one once it holds any weights."""
+        if self.averaged is not None and int(self.averaged.n_averaged) > 0:
+            return self.averaged.module
+        return self.net
+
+    def use_averaged_weights(self) -> None:
+        """Make `net` the averaged network (if averaging ever started) and drop the copy: a loaded model is then
+        exactly the one validation selected."""
+        if self.averaged is not None and int(self.averaged.n_averaged) > 0:
+            self.net.load_state_dict(self.averaged.module.state_dict())
+        self.averaged = None
 
     def normalise(self, images_uint8: torch.Tensor) -> torch.Tensor:
         return (images_uint8.float() / 255 - MEAN) / STD
@@ -79,14 +126,22 @@ class ImageClassifier(ScheduledModule):
         images, labels = batch
         images = images.float().div_(255)
         # an empty batch (Poisson sampling under DP-SGD) has nothing to augment
-        if self.trainer is not None and self.trainer.training and self.hparams.augment and len(images):
-            generator = torch.Generator().manual_seed(
-                self.hparams.seed * 1_000_003 + self.current_epoch * 10_007 + self._batch_counter
-                + self.global_rank * 7_777_777  # each process augments its own shard differently
-            )
+        training = self.trainer is not None and self.trainer.training
+        if training and self.hparams.augment and len(images):
+            # member k of an ensemble draws its own augmentation, as a run with seed `seed + k` would
+            members = [self._augmented(images, self.hparams.seed + k) for k in range(self.hparams.ensemble)]
             self._batch_counter += 1
-            images = augment(images, self.policy, generator)
+            if self.hparams.ensemble > 1:
+                return [(view - MEAN) / STD for view in members], labels
+            images = members[0]
         return (images - MEAN) / STD, labels
+
+    def _augmented(self, images: torch.Tensor, seed: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(
+            seed * 1_000_003 + self.current_epoch * 10_007 + self._batch_counter
+            + self.global_rank * 7_777_777  # each process augments its own shard differently
+        )
+        return augment(images, self.policy, generator)
 
     def on_train_epoch_start(self) -> None:
         self._batch_counter = 0
@@ -97,19 +152,36 @@ class ImageClassifier(ScheduledModule):
         # even though Lightning creates its data iterators at different moments when it restarts.
         self._seed_step(batch_idx)
         images, labels = batch
-        logits = self(images)
+        hp = self.hparams
+        if hp.ensemble > 1:
+            views = images if isinstance(images, list) else [images] * hp.ensemble
+            member_logits = [member(self._formatted(view)) for member, view in zip(self.net.members, views)]
+        else:
+            member_logits = [self(images)]
         if len(labels) == 0:
             # Poisson sampling (DP-SGD) can draw an empty batch; its step must still happen (noise only), so the
             # loss is a zero that keeps the graph, and there is nothing to log
-            return logits.sum() * 0.0
-        loss = classification.loss(self.hparams.task, logits, labels, self.class_weights)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels),
-                 sync_dist=True)
+            return member_logits[0].sum() * 0.0
+        losses = [classification.loss(hp.task, logits, labels, self.class_weights, hp.label_smoothing)
+                  for logits in member_logits]
+        loss = torch.stack(losses).sum()  # each member's gradient is that of its own loss
+        self.log("train_loss", loss / len(losses), on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=len(labels), sync_dist=True)
         return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        hp = self.hparams
+        if self.averaged is None:
+            return
+        if hp.weight_average == "ema":
+            self.averaged.update_parameters(self.net)
+        # SWA: the weights at the end of each epoch from `swa_start` on (here, before that epoch's validation)
+        elif batch_idx + 1 == self.trainer.num_training_batches and self.current_epoch >= int(hp.swa_start * hp.epochs):
+            self.averaged.update_parameters(self.net)
 
     def validation_step(self, batch, batch_idx: int):
         images, labels = batch
-        logits = self(images)
+        logits = self._selected_net()(self._formatted(images))
         loss = classification.loss(self.hparams.task, logits, labels, self.class_weights)
         self.log("val_loss", loss, on_epoch=True, prog_bar=False, batch_size=len(labels), sync_dist=True)
         self._val_outputs.append((classification.probabilities(self.hparams.task, logits).detach(), labels))

@@ -28,8 +28,10 @@ def n_outputs(task: str, n_classes: int) -> int:
     return n_classes - 1 if task == "ordinal" else n_classes
 
 
-def loss(task: str, logits: torch.Tensor, targets: torch.Tensor, class_weights: torch.Tensor | None = None):
-    """The training loss for a batch of logits and integer (or multi-hot) targets."""
+def loss(task: str, logits: torch.Tensor, targets: torch.Tensor, class_weights: torch.Tensor | None = None,
+         label_smoothing: float = 0.0):
+    """The training loss for a batch of logits and integer (or multi-hot) targets; `label_smoothing` applies to the
+    softmax tasks (binary, multi-class)."""
     _check(task)
     logits = logits.float()
     if task == "multi-label":
@@ -38,7 +40,7 @@ def loss(task: str, logits: torch.Tensor, targets: torch.Tensor, class_weights: 
         thresholds = torch.arange(logits.shape[1], device=logits.device)
         cumulative = (targets.unsqueeze(1) > thresholds).float()
         return F.binary_cross_entropy_with_logits(logits, cumulative)
-    return F.cross_entropy(logits, targets, weight=class_weights)
+    return F.cross_entropy(logits, targets, weight=class_weights, label_smoothing=label_smoothing)
 
 
 def probabilities(task: str, logits: torch.Tensor) -> torch.Tensor:

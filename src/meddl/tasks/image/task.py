@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from meddl.data.types import DatasetInfo, ImageSplits
-from meddl.errors import DataError
+from meddl.errors import ConfigError, DataError
 from meddl.tasks.base import DataRequest, FitPlan, PlanContext, RunContext, SupervisedTask
 from meddl.training.config import TrainConfig
 
@@ -20,6 +20,7 @@ RUN_OUTPUTS = ("checkpoints", "logs", "figures", "report.html", "metrics.json", 
 class ImageTask(SupervisedTask):
     name = "image"
     described = "an image classifier"
+    takes_image_recipe = True
     default_for_data = True
     predicts_files = True
     outputs = RUN_OUTPUTS
@@ -42,6 +43,9 @@ class ImageTask(SupervisedTask):
             check_resume(last, config.dp)
         precision, channels_last = resolve_precision(config)
         info = data.info
+        if config.label_smoothing and info.task not in ("binary", "multi-class"):
+            raise ConfigError(f"label_smoothing smooths softmax targets (binary, multi-class); {info.name} is a "
+                              f"{info.task} task: leave it out")
         module = ImageClassifier(
             model=config.model, task=info.task, labels=list(info.labels), in_channels=info.n_channels,
             image_size=config.size, modality=info.modality, dataset=config.dataset, optimizer=config.optimizer,
@@ -50,7 +54,9 @@ class ImageTask(SupervisedTask):
             seed=config.seed,
             class_weights=class_weights(data.labels["train"], info.task, info.n_classes) if config.class_weights
             else None,
-            channels_last=channels_last, dp=config.dp,
+            channels_last=channels_last, dp=config.dp, ensemble=config.ensemble,
+            weight_average=config.weight_average, ema_decay=config.ema_decay, swa_start=config.swa_start,
+            tta=config.tta, label_smoothing=config.label_smoothing,
         )
         train_loader = make_loader(ImageTensorDataset(data.images["train"], data.labels["train"]),
                                    config.batch_size, shuffle=True, seed=config.seed, num_workers=config.num_workers)
@@ -92,11 +98,18 @@ class ImageTask(SupervisedTask):
 
     def load(self, path: Path, raw: dict):
         """The `ImageClassifier`, in evaluation mode on the CPU, with `privacy` (the DP-SGD record or None),
-        `threshold` (tuned on validation; None: 0.5), `threshold_method` and `input_stats` (predict's guards)."""
+        `threshold` (tuned on validation; None: 0.5), `threshold_method` and `input_stats` (predict's guards).
+        Its `net` is the deployable network: EMA/SWA weights folded in, and test-time augmentation around it when
+        the model was trained with `tta`, so prediction, export and serving all compute the same thing."""
+        from meddl.models.ensemble import head_for
         from meddl.tasks.image.module import ImageClassifier
+        from meddl.tasks.image.tta import ViewAverage, views_for
 
         model = ImageClassifier(**raw.get("hyper_parameters", {}))
         model.load_state_dict(raw["state_dict"])
+        model.use_averaged_weights()
+        if model.hparams.tta:
+            model.net = ViewAverage(model.net, views_for(model.policy), head_for(model.hparams.task))
         model.privacy = raw.get("privacy")
         model.threshold = raw.get("threshold")
         model.threshold_method = raw.get("threshold_method")

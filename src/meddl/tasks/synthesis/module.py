@@ -18,18 +18,8 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 
 from meddl.tasks.synthesis import losses
+from meddl.training.averaging import ema_with_warmup
 from meddl.models import create
-
-
-def _ema_with_warmup(decay: float):
-    """EMA update whose decay ramps up as min(decay, (1 + n) / (10 + n)) over the first updates n: with a fixed
-    0.999 the average would still be mostly the random initial generator for the first thousand steps."""
-
-    def average(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        rate = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
-        return averaged + (current - averaged) * (1.0 - rate)
-
-    return average
 
 
 class GanModule(L.LightningModule):
@@ -71,7 +61,7 @@ class GanModule(L.LightningModule):
         self.discriminator = create(discriminator, n_channels, n_classes, image_size=image_size, width=2 * width,
                                     spectral_norm=spectral_norm and not wgan,
                                     batch_norm=not spectral_norm and not wgan, conditioning=conditioning)
-        self.ema = AveragedModel(self.generator, avg_fn=_ema_with_warmup(ema), use_buffers=True)
+        self.ema = AveragedModel(self.generator, avg_fn=ema_with_warmup(ema), use_buffers=True)
         self.n_classes = n_classes
 
     def configure_optimizers(self):
