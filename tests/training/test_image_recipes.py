@@ -112,6 +112,24 @@ def test_an_ensemble_trains_evaluates_explains_and_exports_as_one_model(tmp_path
     assert heat.shape == (4, 28, 28) and heat.max() == pytest.approx(1.0)
     exported = export_onnx(tmp_path / "checkpoints" / "best.ckpt")
     assert exported.max_abs_diff <= 1e-4
+    # the HTTP API serves the ensemble (with its TTA) as one model, from the ONNX file
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from meddl.serve.app import create_app
+    from meddl.serve.service import load_served_model
+
+    client = TestClient(create_app(load_served_model(tmp_path / "checkpoints" / "best.ckpt", "onnx"), api_key="k"))
+    picture = io.BytesIO()
+    Image.fromarray(data.images["test"][0][:, :, 0]).save(picture, "PNG")
+    response = client.post("/v1/predict", files={"file": ("a.png", picture.getvalue(), "image/png")},
+                           headers={"X-API-Key": "k"})
+    assert response.status_code == 200, response.text
+    served = response.json()["probabilities"]
+    expected = module.predict_proba(torch.from_numpy(data.images["test"][:1].transpose(0, 3, 1, 2).copy()))[0]
+    assert np.allclose([served[label] for label in data.info.labels], expected, atol=1e-4)
 
 
 def test_tta_is_the_mean_over_its_views_and_repeats_exactly():
@@ -158,3 +176,16 @@ def test_one_member_without_averaging_trains_exactly_as_before(tmp_path, one_thr
     keys = torch.load(fit.best_checkpoint, map_location="cpu", weights_only=False)["state_dict"].keys()
     assert not any(k.startswith("averaged.") for k in keys)
     assert np.isfinite(fit.history[-1]["val_auc"])
+
+
+def test_label_smoothing_is_refused_where_there_is_no_softmax(tmp_path):
+    from dataclasses import replace
+
+    from meddl.tasks.base import PlanContext
+
+    task = get_task("image")
+    data = task.example_data()
+    ordinal = replace(data, info=replace(data.info, task="ordinal", labels=("g0", "g1")))
+    config = task.make_config("example-images", epochs=1, label_smoothing=0.1)
+    with pytest.raises(ConfigError, match="label_smoothing smooths softmax targets.*ordinal"):
+        task.plan(config, ordinal, PlanContext(tmp_path, None, False))

@@ -89,7 +89,8 @@ def register(commands: Subparsers) -> None:
                        "download cache)")
     train.add_argument("--model", help="registered model (see `meddl models`); default: the dataset's own")
     train.add_argument("--preset", choices=list(PRESETS),
-                       help="default: the dataset's own. fast: quick CPU default for images; medmnist-v2: the "
+                       help="default: the dataset's own. fast: quick CPU default for images; best: fast + EMA weights "
+                       "(docs/recipes.md); medmnist-v2: the "
                        "paper's ResNet protocol (100 epochs); ecg, text, qa, lm: ECG beats, text classification, "
                        "question answering, language model")
     train.add_argument("--option", "-O", action="append", metavar="KEY=VALUE",
