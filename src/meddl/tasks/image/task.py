@@ -44,8 +44,8 @@ class ImageTask(SupervisedTask):
         precision, channels_last = resolve_precision(config)
         info = data.info
         if config.label_smoothing and info.task not in ("binary", "multi-class"):
-            raise ConfigError(f"label_smoothing smooths softmax targets (binary, multi-class); {info.name} is a "
-                              f"{info.task} task: leave it out")
+            raise ConfigError(f"label_smoothing smooths softmax targets (binary, multi-class); {info.name}'s task type is "
+                              f"{info.task}: leave it out")
         module = ImageClassifier(
             model=config.model, task=info.task, labels=list(info.labels), in_channels=info.n_channels,
             image_size=config.size, modality=info.modality, dataset=config.dataset, optimizer=config.optimizer,
