@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -26,18 +27,41 @@ SHORT = {"resnet18_28": "R18(28)", "resnet50_28": "R50(28)", "resnet18_224": "R1
          "auto_sklearn": "auto-sklearn", "autokeras": "AutoKeras", "google_automl_vision": "AutoML Vision"}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+@dataclass(frozen=True)
+class Spec:
+    """What one MedMNIST benchmark compares: the registered sets of `spatial_dims`, against the published table in
+    `baselines` (method keys shortened to `short` in the tables); results go to `<name>.json/.md`."""
+
+    name: str
+    title: str
+    spatial_dims: int
+    baselines: Path
+    short: dict
+    table_note: str
+
+
+SPEC_2D = Spec(
+    "medmnist", "MedMNIST 2D", 2, BASELINES, SHORT,
+    "Published figures are single values from MedMNIST v2's 2D benchmark table (R18/R50 = ResNet-18/50 at 28 or at "
+    "224, the latter on the 28-px images upscaled; auto-sklearn, AutoKeras, AutoML Vision = Google AutoML Vision)",
+)
+
+
+def parse_args(argv: list[str] | None = None, doc: str | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=doc or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data-dir", default=os.environ.get("MEDDL_DATA_DIR"),
                         help="folder holding the 28x28 MedMNIST .npz files (default: $MEDDL_DATA_DIR)")
     parser.add_argument("--datasets", nargs="+", metavar="NAME",
-                        help="only these datasets (default: every registered MedMNIST 2D set whose .npz is present)")
-    parser.add_argument("--preset", default="fast",
-                        help="meddl training preset: fast (default), best (the recommended recipe) or medmnist-v2")
+                        help="only these datasets (default: every registered set of the benchmark whose .npz is present)")
+    parser.add_argument("--preset",
+                        help="meddl training preset (default: the dataset's own, fast for 2D sets and volume for 3D "
+                        "ones): best is the recommended 2D recipe, medmnist-v2 the paper's protocol")
     parser.add_argument("--model", help="registered model name (default: the preset's model)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
+    parser.add_argument("--size", type=int, default=28, help="image side (volumes: voxels a side), default 28; the "
+                        "published tables are at 28")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2 (default 0)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="folder for medmnist.json/.md and the runs (default: benchmarks/results)")
     args = parser.parse_args(argv)
@@ -50,22 +74,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def available_datasets(data_dir: Path, wanted: list[str] | None) -> list[str]:
-    """Registered MedMNIST sets whose 28x28 file is in `data_dir` (or its medmnist/ sub-folder), in registry order."""
+def available_datasets(data_dir: Path, wanted: list[str] | None, spatial_dims: int = 2, size: int = 28) -> list[str]:
+    """Registered MedMNIST sets of `spatial_dims` whose file at `size` is in `data_dir` (or its medmnist/ or
+    medmnist3d/ sub-folder), in registry order."""
     from meddl.data import list_datasets
-    from meddl.data.medmnist import file_name
+    from meddl.data.medmnist import catalog, file_name
 
-    registered = [info.name for info in list_datasets()]
+    registered = [info.name for info in list_datasets()
+                  if info.name in catalog()["datasets"] and info.spatial_dims == spatial_dims]
     if wanted:
         unknown = sorted(set(wanted) - set(registered))
         if unknown:
-            sys.exit(f"medmnist.py: unknown dataset(s) {', '.join(unknown)}; registered: {', '.join(registered)}")
+            sys.exit(f"medmnist.py: unknown dataset(s) {', '.join(unknown)}; registered {spatial_dims}D MedMNIST sets: "
+                     f"{', '.join(registered)}")
     present = [name for name in registered
-               if (data_dir / file_name(name, 28)).is_file() or (data_dir / "medmnist" / file_name(name, 28)).is_file()]
+               if any((folder / file_name(name, size)).is_file()
+                      for folder in (data_dir, data_dir / "medmnist", data_dir / "medmnist3d"))]
     if wanted:
         missing = [name for name in wanted if name not in present]
         if missing:
-            sys.exit(f"medmnist.py: no 28x28 file for {', '.join(missing)} in {data_dir}")
+            sys.exit(f"medmnist.py: no file at size {size} for {', '.join(missing)} in {data_dir}")
         return [name for name in present if name in wanted]
     return present
 
@@ -81,10 +109,10 @@ def run_seed(name: str, args: argparse.Namespace, seed: int) -> dict:
     threshold tuned on validation), their bootstrap intervals, and the time it took."""
     from meddl.api import train
 
-    run_dir = args.output / "medmnist" / name / f"seed-{seed}"
+    run_dir = args.output / "medmnist" / name / f"size-{args.size}" / f"seed-{seed}"
     start = time.perf_counter()
     result = train(name, output_dir=run_dir, model=args.model, data_dir=args.data_dir, preset=args.preset,
-                   overwrite=True, progress=False, epochs=args.epochs, seed=seed)
+                   overwrite=True, progress=False, epochs=args.epochs, seed=seed, size=args.size)
     wall = time.perf_counter() - start
     metrics, config = result.metrics, result.metrics["config"]
     test, ci = metrics["test"], metrics["test"]["ci"]
@@ -163,10 +191,10 @@ def _interval(bounds: list | None) -> str:
     return "-" if not bounds else f"[{bounds[0]:.3f}, {bounds[1]:.3f}]"
 
 
-def _best(best: dict | None) -> str:
+def _best(best: dict | None, short: dict) -> str:
     if not best:
         return "-"
-    return f"{best['value']:.3f} ({', '.join(SHORT[m] for m in best['methods'])})"
+    return f"{best['value']:.3f} ({', '.join(short[m] for m in best['methods'])})"
 
 
 def _signed(value: float | None, met: bool | None = None) -> str:
@@ -177,10 +205,9 @@ def _signed(value: float | None, met: bool | None = None) -> str:
 
 HEADER = ["dataset", "AUC mean ± sd", "AUC 95% CI", "ACC mean ± sd", "ACC 95% CI", "ACC tuned thr.",
           "best pub. AUC", "dAUC", "best pub. ACC", "dACC", "wall s / seed", "train img/s"]
-PUBLISHED_HEADER = ["dataset", *SHORT.values()]
 
 
-def rows_for(results: list[dict]) -> list[list[str]]:
+def rows_for(results: list[dict], short: dict = SHORT) -> list[list[str]]:
     rows = []
     for r in results:
         if "error" in r:
@@ -193,9 +220,9 @@ def rows_for(results: list[dict]) -> list[list[str]]:
             _mean_sd(r["test_acc"]),
             _interval(r["test_acc_ci95"]),
             _mean_sd(r["test_acc_tuned"]),
-            _best(r.get("best_published_auc")),
+            _best(r.get("best_published_auc"), short),
             _signed(r.get("gap_auc"), r.get("goal_auc_met")),
-            _best(r.get("best_published_acc")),
+            _best(r.get("best_published_acc"), short),
             _signed(r.get("gap_acc"), r.get("goal_acc_met")),
             _mean_sd(r["wall_time_s"], 0),
             _mean_sd(r["train_images_per_s"], 0),
@@ -203,81 +230,83 @@ def rows_for(results: list[dict]) -> list[list[str]]:
     return rows
 
 
-def published_rows(results: list[dict]) -> list[list[str]]:
+def published_rows(results: list[dict], short: dict = SHORT) -> list[list[str]]:
     rows = []
     for r in results:
         published = r.get("published")
         if published:
             rows.append([r["dataset"], *(f"{published[m]['auc']:.3f} / {published[m]['acc']:.3f}" if m in published
-                                         else "-" for m in SHORT)])
+                                         else "-" for m in short)])
     return rows
 
 
-NOTES = (
-    "AUC/ACC: meddl's test-set figures, mean ± sample sd over the seeds; 95% CI = the mean over the seeds of each "
-    "run's percentile-bootstrap interval (cases resampled), i.e. the uncertainty of one run's figure. ACC is "
-    "MedMNIST's (threshold 0.5 for binary sets, argmax otherwise); 'ACC tuned thr.' is ACC at the threshold tuned on "
-    "validation (binary sets only). Published figures are single values from MedMNIST v2's 2D benchmark table "
-    "(R18/R50 = ResNet-18/50 at 28 or at 224, the latter on the 28-px images upscaled; auto-sklearn, AutoKeras, "
-    "AutoML Vision = Google AutoML Vision); dAUC/dACC = meddl's mean minus the best published value, 'met' when the "
-    "mean rounded to three decimals reaches it. wall s = one whole `meddl.api.train` call (load, fit, test "
-    "evaluation, bootstrap, report). train img/s = training images x epochs run x ensemble members / fit seconds, "
-    "where fit seconds include each epoch's validation and checkpoint writes."
-)
+def notes(spec: Spec = SPEC_2D) -> str:
+    return (
+        "AUC/ACC: meddl's test-set figures, mean ± sample sd over the seeds; 95% CI = the mean over the seeds of each "
+        "run's percentile-bootstrap interval (cases resampled), i.e. the uncertainty of one run's figure. ACC is "
+        "MedMNIST's (threshold 0.5 for binary sets, argmax otherwise); 'ACC tuned thr.' is ACC at the threshold "
+        f"tuned on validation (binary sets only). {spec.table_note}; dAUC/dACC = meddl's mean minus the best "
+        "published value, 'met' when the mean rounded to three decimals reaches it. wall s = one whole "
+        "`meddl.api.train` call (load, fit, test evaluation, bootstrap, report). train img/s = training images x "
+        "epochs run x ensemble members / fit seconds, where fit seconds include each epoch's validation and "
+        "checkpoint writes."
+    )
 
 
 def failures(results: list[dict]) -> str:
     return "\n".join(f"{r['dataset']} failed: {r['error']}" for r in results if "error" in r)
 
 
-def write_markdown(path: Path, payload: dict) -> None:
+def write_markdown(path: Path, payload: dict, spec: Spec = SPEC_2D) -> None:
     settings = payload["settings"]
+    size = settings.get("size", 28)
     lines = [
-        "# meddl on MedMNIST 2D (28x28) vs MedMNIST v2 published baselines",
+        f"# meddl on {spec.title} (size {size}) vs MedMNIST v2 published baselines",
         "",
-        f"preset `{settings['preset']}`, model `{settings['model'] or 'preset default'}`, epochs "
+        f"preset `{settings['preset'] or 'dataset default'}`, model `{settings['model'] or 'preset default'}`, epochs "
         f"`{settings['epochs'] or 'preset default'}`, seeds {', '.join(map(str, settings['seeds']))}; "
         f"{describe(payload['environment'])}; {payload['environment']['date_utc']}.",
         "",
-        markdown_table(rows_for(payload["results"]), HEADER),
+        markdown_table(rows_for(payload["results"], spec.short), HEADER),
         "",
         *([failures(payload["results"]), ""] if failures(payload["results"]) else []),
-        NOTES,
+        notes(spec),
         "",
         "Published AUC / ACC (MedMNIST v2):",
         "",
-        markdown_table(published_rows(payload["results"]), PUBLISHED_HEADER),
+        markdown_table(published_rows(payload["results"], spec.short), ["dataset", *spec.short.values()]),
         "",
         f"Baselines: {payload['baselines_source']} (values and how far they were checked: "
-        "benchmarks/medmnist_v2_baselines.yaml).",
+        f"benchmarks/{spec.baselines.name}).",
         "",
     ]
     path.write_text("\n".join(lines))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, spec: Spec = SPEC_2D, doc: str | None = None) -> int:
+    args = parse_args(argv, doc)
+    script = f"{spec.name}.py"
     if not args.data_dir:
-        sys.exit("medmnist.py: no data folder; pass --data-dir or set MEDDL_DATA_DIR")
+        sys.exit(f"{script}: no data folder; pass --data-dir or set MEDDL_DATA_DIR")
     args.data_dir = Path(args.data_dir).expanduser()
-    baselines = yaml.safe_load(BASELINES.read_text())
-    names = available_datasets(args.data_dir, args.datasets)
+    baselines = yaml.safe_load(spec.baselines.read_text())
+    names = available_datasets(args.data_dir, args.datasets, spec.spatial_dims, args.size)
     if not names:
-        sys.exit(f"medmnist.py: no MedMNIST 28x28 .npz files in {args.data_dir}")
+        sys.exit(f"{script}: no {spec.title} .npz files at size {args.size} in {args.data_dir}")
     env = environment()
     print(describe(env))
-    print(f"datasets: {', '.join(names)}  (preset {args.preset}, model {args.model or 'preset default'}, "
-          f"epochs {args.epochs or 'preset default'}, seeds {','.join(map(str, args.seeds))})\n")
+    print(f"datasets: {', '.join(names)}  (preset {args.preset or 'dataset default'}, "
+          f"model {args.model or 'preset default'}, epochs {args.epochs or 'preset default'}, seeds {','.join(map(str, args.seeds))})\n")
     payload = {
-        "benchmark": "medmnist",
+        "benchmark": spec.name,
         "settings": {"preset": args.preset, "model": args.model, "epochs": args.epochs, "data_dir": str(args.data_dir),
-                     "datasets": names, "seeds": args.seeds},
+                     "datasets": names, "seeds": args.seeds, "size": args.size},
         "environment": env,
         "baselines_source": baselines["source"],
-        "notes": NOTES,
+        "notes": notes(spec),
         "results": [],
     }
-    json_path, md_path = args.output / "medmnist.json", args.output / "medmnist.md"
+    json_path, md_path = args.output / f"{spec.name}.json", args.output / f"{spec.name}.md"
     for name in names:
         runs = []
         try:
@@ -292,13 +321,13 @@ def main(argv: list[str] | None = None) -> int:
             row = {"dataset": name, "error": f"{type(error).__name__}: {error}", "runs": runs}
         payload["results"].append(row)
         write_json(json_path, payload)  # after every dataset, so a long run that dies keeps what it has
-        write_markdown(md_path, payload)
+        write_markdown(md_path, payload, spec)
     print()
-    print(table(rows_for(payload["results"]), HEADER))
+    print(table(rows_for(payload["results"], spec.short), HEADER))
     print()
     if failures(payload["results"]):
         print(failures(payload["results"]) + "\n")
-    print(NOTES)
+    print(notes(spec))
     print(f"\nwrote {json_path} and {md_path}")
     return 1 if any("error" in row for row in payload["results"]) else 0
 

@@ -143,7 +143,8 @@ def test_mixed_formats_in_one_folder(tmp_path):
     root = make_classes(tmp_path / "mixed", {"a": 3, "b": 3})
     write_dicom(root / "a" / "scan.dcm", np.arange(16, dtype=np.uint16).reshape(4, 4))
     write_dicom(root / "b" / "IM0001", np.arange(16, dtype=np.uint16).reshape(4, 4))  # no suffix: DICM marker
-    nib.save(nib.Nifti1Image(np.ones((5, 5, 3), np.float32), np.eye(4)), root / "b" / "vol.nii.gz")
+    # a 2D NIfTI image (a 3D volume among 2D images is refused: tests/data/test_volume_folders.py)
+    nib.save(nib.Nifti1Image(np.ones((5, 5, 1), np.float32), np.eye(4)), root / "b" / "slice.nii.gz")
     Image.fromarray(np.full((9, 9), 50, np.uint8)).save(root / "a" / "photo.jpg")
     data = load_user_images(root, size=8, seed=0)
     assert sum(data.info.splits.values()) == 10 and data.info.n_channels == 1

@@ -77,14 +77,16 @@ def load_user_images(path: Path, size: int, seed: int, whole: bool = False, reco
         if not members:
             raise DataError(f"{path}: the {split} split holds no images; each of {', '.join(SPLITS)} needs some")
     ordered = [s for split in names for s in by_split[split]]
-    pixels = _read_all(ordered, size, name)
+    volumes = _are_volumes(ordered, path)
+    pixels = _read_volumes(ordered, size, name) if volumes else _read_all(ordered, size, name)
     if record is not None and record_split:  # only once every image was read: a failed load leaves nothing behind
         record()
     task = "multi-label" if multi_label else ("binary" if len(classes) == 2 else "multi-class")
     counts = {split: len(by_split[split]) for split in names}
     info = DatasetInfo(
-        name=name, task=task, n_channels=int(pixels.shape[3]), labels=classes, splits=counts,
-        license="user data", description=str(path), sizes=(size,),
+        name=name, task=task, n_channels=int(pixels.shape[-1]), labels=classes, splits=counts,
+        license="user data", description=str(path), sizes=(size,), spatial_dims=3 if volumes else 2,
+        default_preset="volume" if volumes else "", default_model="fast-cnn-3d" if volumes else "",
     )  # fmt: skip
     bounds = np.cumsum([0, *counts.values()])
     splits = ImageSplits(
@@ -148,6 +150,16 @@ def _image_files(folder: Path) -> list[Path]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS)
         found += [Path(directory, f) for f in sorted(filenames) if is_image_file(Path(directory, f))]
     return found
+
+
+def _first_image_file(folder: Path) -> Path | None:
+    """The first image file below `folder` in the order `_image_files` lists them, without walking the rest."""
+    for directory, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS)
+        for name in sorted(filenames):
+            if is_image_file(Path(directory, name)):
+                return Path(directory, name)
+    return None
 
 
 def _read_csv(csv_path: Path) -> tuple[list[_Sample], bool]:
@@ -307,6 +319,58 @@ def _read_all(samples: list[_Sample], size: int, name: str) -> np.ndarray:
     finally:
         pool.shutdown(cancel_futures=True)  # after an error, do not wait for the files still queued
     assert batch is not None  # load_user_images has checked that every split holds images
+    return batch
+
+
+def _are_volumes(samples: list[_Sample], root: Path) -> bool:
+    """True when every sample is a 3D volume (NIfTI), False when none is; a mix is refused, naming one of each."""
+    from meddl.data.volumes import is_volume_file
+
+    kinds = [is_volume_file(sample.path) for sample in samples]
+    if all(kinds):
+        return True
+    if any(kinds):
+        volume = next(s.path for s, is_volume in zip(samples, kinds) if is_volume)
+        flat = next(s.path for s, is_volume in zip(samples, kinds) if not is_volume)
+        raise DataError(f"{root}: mixes {sum(kinds)} 3D volume(s) (e.g. {volume}) with {kinds.count(False)} 2D "
+                        f"image(s) (e.g. {flat}); a dataset is one or the other: put them in separate folders")
+    return False
+
+
+def holds_volumes(path: Path) -> bool:
+    """Whether a user's folder or CSV holds volumes, judged by its first image file (a mix is refused on loading):
+    what `meddl train` needs to choose a 3D model before the data is read."""
+    from meddl.data.volumes import is_volume_file
+
+    first = None
+    try:
+        if path.is_dir():
+            first = _first_image_file(path)
+        elif path.is_file() and path.suffix.lower() == ".csv":
+            first = next((s.path for s in _read_csv(path)[0]), None)
+    except (DataError, OSError):
+        return False  # loading reports the problem
+    try:
+        return first is not None and is_volume_file(first)
+    except DataError:
+        return False
+
+
+def _read_volumes(samples: list[_Sample], size: int, name: str) -> np.ndarray:
+    """All volumes as one uint8 (N, size, size, size, 1) array, each decoded once and cached on disk
+    (`meddl.data.volumes.read_volume`), in threads as `_read_all` does."""
+    from meddl.data.volumes import read_volume
+
+    batch = np.empty((len(samples), size, size, size, 1), dtype=np.uint8)
+    pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+    try:
+        volumes = pool.map(lambda sample: read_volume(sample.path, size), samples)
+        progress = tqdm(volumes, total=len(samples), desc=f"reading {name}", unit="volume", leave=False,
+                        disable=None)
+        for i, volume in enumerate(progress):
+            batch[i] = volume
+    finally:
+        pool.shutdown(cancel_futures=True)
     return batch
 
 

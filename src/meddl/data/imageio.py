@@ -67,6 +67,21 @@ def resize_image(array: np.ndarray, size: int) -> np.ndarray:
     return resized[..., None] if channels == 1 else resized
 
 
+def resize_volume(array: np.ndarray, size: int) -> np.ndarray:
+    """Resize uint8 (D, H, W, C) to (size, size, size, C): area averaging when shrinking (every voxel counts, no
+    aliasing), trilinear interpolation when enlarging. As for images, the whole field of view is kept."""
+    if array.shape[:3] == (size,) * 3:
+        return array
+    import torch
+    from torch.nn import functional as F
+
+    volume = torch.from_numpy(np.ascontiguousarray(np.moveaxis(array, -1, 0))).float()[None]
+    shrinking = all(side >= size for side in array.shape[:3])
+    resized = F.interpolate(volume, size=(size,) * 3, mode="area" if shrinking else "trilinear",
+                            **({} if shrinking else {"align_corners": False}))
+    return np.moveaxis(resized[0].round().clamp(0, 255).to(torch.uint8).numpy(), 0, -1)
+
+
 def to_uint8(values: np.ndarray) -> np.ndarray:
     """Map values linearly so that their own minimum is 0 and maximum 255; NaN/inf count as the minimum."""
     values = np.asarray(values, dtype=np.float64)

@@ -1,7 +1,8 @@
-"""MedMNIST 2D: the 12 datasets at 28, 64, 128 and 224 pixels, with their official splits.
+"""MedMNIST: the 12 2D datasets at 28, 64, 128 and 224 pixels and the 6 3D ones at 28 and 64 voxels a side, with
+their official splits.
 
-Files are read from the data folder (`--data-dir` / MEDDL_DATA_DIR, or its `medmnist/` sub-folder), else from the
-cache, else downloaded from Zenodo with MD5 verification. Every file is checked for the arrays a MedMNIST file must
+Files are read from the data folder (`--data-dir` / MEDDL_DATA_DIR, or its `medmnist/` or `medmnist3d/` sub-folder),
+else from the cache, else downloaded from Zenodo with MD5 verification. Every file is checked for the arrays a MedMNIST file must
 hold before it is used, so a truncated or foreign file stops with a message naming it.
 """
 
@@ -23,6 +24,7 @@ from meddl.data.types import SPLITS, DatasetInfo, ImageSplits
 from meddl.errors import DataError, DownloadError
 
 SIZES: tuple[int, ...] = (28, 64, 128, 224)
+VOLUME_SIZES: tuple[int, ...] = (28, 64)
 # Local files are re-hashed on load only up to this size: hashing a multi-GB 224x224 set on every run costs more
 # than it tells (downloads are always verified).
 MD5_CHECK_MAX_BYTES = 512 * 1024 * 1024
@@ -52,7 +54,7 @@ def locate(name: str, size: int, data_dir: Path | None, allow_download: bool = T
     filename = file_name(name, size)
     candidates = []
     if data_dir is not None:
-        candidates += [data_dir / filename, data_dir / "medmnist" / filename]
+        candidates += [data_dir / filename, data_dir / "medmnist" / filename, data_dir / "medmnist3d" / filename]
     cache_dir = default_cache_dir() / "medmnist"
     candidates.append(cache_dir / filename)
     for candidate in candidates:
@@ -66,7 +68,7 @@ def locate(name: str, size: int, data_dir: Path | None, allow_download: bool = T
     except DownloadError as error:
         where = data_dir if data_dir is not None else "a folder named by MEDDL_DATA_DIR"
         raise DownloadError(
-            f"{name} ({size}x{size}) is not available: {error}. "
+            f"{name} ({'x'.join([str(size)] * catalog()['datasets'][name].get('spatial_dims', 2))}) is not available: {error}. "
             f"Without network access, put {filename} (from {url}) into {where} or {cache_dir}"
         ) from None
 
@@ -90,12 +92,17 @@ def read_npz(path: Path, info: DatasetInfo, size: int) -> ImageSplits:
 
 
 def _check_images(path: Path, split: str, array: np.ndarray, info: DatasetInfo, size: int) -> np.ndarray:
-    if array.ndim == 3:
+    """The images with a channel axis last: (N, S, S, C), or (N, S, S, S, C) for a 3D set."""
+    dims = info.spatial_dims
+    if array.ndim == dims + 1:
         array = array[..., None]
-    if array.ndim != 4 or array.shape[1:3] != (size, size):
-        raise DataError(f"{path}: {split}_images has shape {array.shape}; expected (N, {size}, {size}[, C])")
-    if array.shape[3] != info.n_channels:
-        raise DataError(f"{path}: {split}_images has {array.shape[3]} channels; {info.name} has {info.n_channels}")
+    if array.ndim != dims + 2 or array.shape[1 : dims + 1] != (size,) * dims:
+        expected = ", ".join(["N", *[str(size)] * dims])
+        what = "volumes" if dims == 3 else "images"
+        raise DataError(f"{path}: {split}_images has shape {array.shape}; {info.name} holds {dims}D {what}, "
+                        f"expected ({expected}[, C])")
+    if array.shape[-1] != info.n_channels:
+        raise DataError(f"{path}: {split}_images has {array.shape[-1]} channels; {info.name} has {info.n_channels}")
     if array.dtype != np.uint8:
         raise DataError(f"{path}: {split}_images has dtype {array.dtype}; expected uint8")
     if len(array) == 0:
@@ -152,8 +159,11 @@ def _register_all() -> None:
             splits=dict(entry["splits"]),
             license=entry["license"],
             description=entry["description"],
-            sizes=SIZES,
+            sizes=VOLUME_SIZES if entry.get("spatial_dims", 2) == 3 else SIZES,
             modality=entry["modality"],
+            spatial_dims=entry.get("spatial_dims", 2),
+            default_preset="volume" if entry.get("spatial_dims", 2) == 3 else "",
+            default_model="fast-cnn-3d" if entry.get("spatial_dims", 2) == 3 else "",
         )
         register_dataset(info, _make_loader(info))
 

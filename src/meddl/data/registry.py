@@ -83,17 +83,21 @@ def is_user_dataset(name: str) -> bool:
 
 def preview(name: str) -> DatasetInfo:
     """What can be said of a dataset before loading it: its registered `DatasetInfo`, or for the user's own data a
-    provisional one whose `kind` comes from the layout (WFDB records: ecg; RCT text: text; else images); its
-    labels and counts are known only once it is loaded."""
+    provisional one whose `kind` comes from the layout (WFDB records: ecg; RCT text: text; else images, volumes
+    when an .npz holds cubes or a folder's first image file is a 3D NIfTI); its labels and counts are known only
+    once it is loaded."""
     if not is_user_dataset(name):
         return dataset_info(name)
+    from meddl.data import folders, npz
     from meddl.data.ecg import is_wfdb_folder
     from meddl.data.text import is_rct_text
 
     path = Path(name).expanduser()
     kind = "ecg" if is_wfdb_folder(path) else "text" if is_rct_text(path) else "image"
+    volumes = npz.holds_volumes(path) if path.suffix.lower() == ".npz" else (
+        kind == "image" and folders.holds_volumes(path))
     return DatasetInfo(name=path.name, task="multi-class", n_channels=0, labels=(), splits={}, license="user data",
-                       kind=kind)
+                       kind=kind, spatial_dims=3 if volumes else 2)
 
 
 def dataset_defaults(name: str) -> tuple[str, str | None]:
@@ -102,6 +106,8 @@ def dataset_defaults(name: str) -> tuple[str, str | None]:
     model labels an abstract's sentences together; else the image default)."""
     info = preview(name)
     if is_user_dataset(name):
+        if info.spatial_dims == 3:
+            return "volume", "fast-cnn-3d"
         return {"ecg": "ecg", "text": "sections"}.get(info.kind, "fast"), None
     return info.default_preset or "fast", info.default_model or None
 

@@ -14,13 +14,18 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
+def channels_first(images: np.ndarray) -> torch.Tensor:
+    """uint8 images (N, H, W, C) or volumes (N, D, H, W, C) as one contiguous tensor (N, C, H, W) / (N, C, D, H, W)."""
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(images, -1, 1)))
+
+
 class ImageTensorDataset(Dataset):
-    """uint8 images (N, C, H, W) and labels; batches come back as (uint8 images, labels)."""
+    """uint8 images (N, C, H, W) or volumes (N, C, D, H, W) and labels; batches come back as (uint8 images, labels)."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray):
         if images.ndim == 3:
             images = images[..., None]
-        self.images = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+        self.images = channels_first(images)
         self.labels = torch.from_numpy(np.asarray(labels).astype(np.int64))
 
     def __len__(self) -> int:

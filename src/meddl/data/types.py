@@ -23,7 +23,8 @@ class DatasetInfo:
     (the official counts for registered sets). `sizes` lists the image sizes the source offers; `modality` picks
     the augmentation that suits the images (e.g. no left-right flips for chest X-rays or CT). `kind` says whether
     samples are images, ECG beats or text; `default_model` and `default_preset` are what `meddl train` uses when
-    the user names none (empty: the image defaults).
+    the user names none (empty: the image defaults). `spatial_dims` is 3 for volumes (CT, MRI, microscopy stacks),
+    whose images are (N, D, H, W, C), and 2 for flat images (N, H, W, C).
     """
 
     name: str
@@ -38,6 +39,7 @@ class DatasetInfo:
     kind: DataKind = "image"
     default_model: str = ""
     default_preset: str = ""
+    spatial_dims: int = 2
 
     @property
     def n_classes(self) -> int:
@@ -48,8 +50,9 @@ class DatasetInfo:
         license, modality (a dash where a column does not apply to its kind of data)."""
         image = self.kind == "image"
         splits = "/".join(str(self.splits.get(s, "?")) for s in SPLITS)
+        sizes = ",".join(f"{size}³" if self.spatial_dims == 3 else str(size) for size in self.sizes)
         return [self.name, self.kind, self.task, str(self.n_classes) if self.labels else "-",
-                str(self.n_channels) if self.kind != "text" else "-", ",".join(map(str, self.sizes)) if image else "-",
+                str(self.n_channels) if self.kind != "text" else "-", sizes if image else "-",
                 splits, self.license, self.modality if image else "-"]
 
 
@@ -83,7 +86,7 @@ class Splits:
 
 @dataclass
 class ImageSplits(Splits):
-    """Images in memory: images[split] is uint8 (N, H, W, C). `sources[split]` optionally names the file each sample
+    """Images in memory: images[split] is uint8 (N, H, W, C), or (N, D, H, W, C) for volumes. `sources[split]` optionally names the file each sample
     came from (a path, not a patient: `groups` holds the patient where the layout says)."""
 
     images: dict[str, np.ndarray] = field(default_factory=dict)
@@ -93,9 +96,10 @@ class ImageSplits(Splits):
         return self.images[split]
 
     @property
-    def image_size(self) -> tuple[int, int]:
+    def image_size(self) -> tuple[int, ...]:
+        """The spatial shape of the images: (H, W), or (D, H, W) for volumes."""
         first = next(iter(self.images.values()))
-        return int(first.shape[1]), int(first.shape[2])
+        return tuple(int(side) for side in first.shape[1:-1])
 
 
 @dataclass

@@ -26,6 +26,7 @@ from meddl.data.types import SPLITS, ImageSplits, Splits
 from meddl.errors import ConfigError
 
 MAX_LISTED = 20  # findings listed one by one in the JSON; all are counted
+VOLUME_RELATIVE_DIFFERENCE = 0.05  # two volumes are near copies only within 5% of their mean intensity
 GROUP_NAMES = {"image": "patient", "ecg": "record", "text": "document"}  # what `Splits.groups` names, by kind
 
 
@@ -149,8 +150,13 @@ def _check_images(data: ImageSplits, report: VerifyReport) -> None:
             for a, b, distance in near_pairs(hashes[first], hashes[second], report.near_threshold):
                 if digest_of[first][a] == digest_of[second][b]:
                     continue  # already counted as an exact duplicate
-                difference = np.abs(data.images[first][a].astype(np.float32) - data.images[second][b]).mean()
+                pair = (data.images[first][a].astype(np.float32), data.images[second][b].astype(np.float32))
+                difference = np.abs(pair[0] - pair[1]).mean()
                 if difference > report.near_mad:
+                    continue
+                # Volumes are often sparse (shape masks fill 1% of a cube): there a small mean difference can still
+                # be half the shape, so it must also be small next to the pair's own mean intensity
+                if pair[0].ndim == 4 and difference > VOLUME_RELATIVE_DIFFERENCE * (pair[0] + pair[1]).mean() / 2:
                     continue
                 report.near_duplicates_across_splits += 1
                 _add(report, Finding("near-duplicate", f"dHash distance {distance}, mean pixel difference "
@@ -165,12 +171,13 @@ def _add(report: VerifyReport, finding: Finding) -> None:
 
 def difference_hash(images: np.ndarray) -> np.ndarray:
     """64-bit dHash of each uint8 image (N, H, W, C) as uint64: grey, area-resized to 8x9, sign of the horizontal
-    gradient. Robust to rescaling and small intensity changes, so re-saved or re-sized copies hash (nearly) alike."""
+    gradient. Robust to rescaling and small intensity changes, so re-saved or re-sized copies hash (nearly) alike.
+    Volumes (N, D, H, W, C) hash the same way in 3D: area-resized to 4x4x5, the sign of the gradient along W."""
     import torch
 
-    grey = torch.from_numpy(np.ascontiguousarray(images)).float().mean(dim=3, keepdim=True).permute(0, 3, 1, 2)
-    small = torch.nn.functional.interpolate(grey, size=(8, 9), mode="area")[:, 0]
-    bits = (small[:, :, 1:] > small[:, :, :-1]).reshape(len(images), 64).numpy()
+    grey = torch.from_numpy(np.ascontiguousarray(images)).float().mean(dim=-1)[:, None]
+    small = torch.nn.functional.interpolate(grey, size=(4, 4, 5) if images.ndim == 5 else (8, 9), mode="area")[:, 0]
+    bits = (small[..., 1:] > small[..., :-1]).reshape(len(images), 64).numpy()
     return np.packbits(bits, axis=1, bitorder="little").view(np.uint64).reshape(-1)
 
 

@@ -250,9 +250,11 @@ def sample_grid(images: np.ndarray, y_true: np.ndarray, y_prob: np.ndarray, labe
         return blank("No test images available")
     pred, correct, _ = predictions(y_true, y_prob, task, threshold)
     order = order_errors_first(y_true, y_prob, task, threshold)[:max_tiles]
-    cols = min(len(order), 8)
+    aspect = images.shape[2] / images.shape[1]  # 3 for a volume's three planes side by side
+    cols = min(len(order), max(2, round(12 / aspect)) if aspect > 1.5 else 8)
     rows = math.ceil(len(order) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.25 * cols, 1.85 * rows), squeeze=False)
+    width = 1.25 * (aspect if aspect > 1.5 else 1)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 1.85 * rows), squeeze=False)
     for ax in axes.flat[len(order):]:
         ax.axis("off")
     for ax, i in zip(axes.flat, order):

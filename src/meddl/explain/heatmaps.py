@@ -79,7 +79,8 @@ def default_targets(task: str, probs: np.ndarray) -> np.ndarray:
 def explain_images(
     module, images_uint8_nhwc: np.ndarray, method: str = "gradcam", target: int | None = None
 ) -> np.ndarray:
-    """Heatmaps float32 (N, H, W) in [0, 1] at the model's input size, for uint8 images (N, H, W, C).
+    """Heatmaps float32 (N, H, W) in [0, 1] at the model's input size, for uint8 images (N, H, W, C); for a model
+    of volumes, (N, D, H, W) maps for uint8 volumes (N, D, H, W, C).
 
     `module` is a trained `ImageClassifier` (see `meddl.tasks.image.load_classifier`). Images of another
     size or channel count are matched to the model first, as `predict` does. `target` is the class (or label)
@@ -87,16 +88,21 @@ def explain_images(
 
     Example: ``heat = explain_images(load_classifier("best.ckpt"), images, "gradcam++")``.
     """
+    from meddl.data.tensors import channels_first
     from meddl.inference import prepare_image
 
     check_method(method)
     hp = module.hparams
-    images = _checked(images_uint8_nhwc)
+    dims = hp.get("spatial_dims", 2)
+    shape = (hp.image_size,) * dims
+    images = _checked(images_uint8_nhwc, dims)
     if len(images) == 0:
-        return np.zeros((0, hp.image_size, hp.image_size), dtype=np.float32)
-    if images.shape[1:] != (hp.image_size, hp.image_size, hp.in_channels):
+        return np.zeros((0, *shape), dtype=np.float32)
+    if images.shape[1:] != (*shape, hp.in_channels):
+        if dims == 3:
+            raise DataError(f"volumes of shape {images.shape[1:]} given; the model takes {(*shape, hp.in_channels)}")
         images = np.stack([prepare_image(image, hp.in_channels, hp.image_size) for image in images])
-    uint8 = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+    uint8 = channels_first(images)
     probs = module.predict_proba(uint8)
     if target is None:
         targets = default_targets(hp.task, probs)
@@ -114,17 +120,18 @@ def explain_images(
     return _unit_max(maps)
 
 
-def _checked(images) -> np.ndarray:
-    valid = isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 4
-    if not valid or images.shape[3] not in (1, 3):
+def _checked(images, spatial_dims: int = 2) -> np.ndarray:
+    valid = isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == spatial_dims + 2
+    if not valid or images.shape[-1] not in (1, 3):
         shape = getattr(images, "shape", None)
         dtype = getattr(images, "dtype", type(images).__name__)
-        raise DataError(f"images must be a uint8 array (N, H, W, C) with C = 1 or 3, got {dtype} of shape {shape}")
+        expected = "(N, H, W, C)" if spatial_dims == 2 else "(N, D, H, W, C) of volumes"
+        raise DataError(f"images must be a uint8 array {expected} with C = 1 or 3, got {dtype} of shape {shape}")
     return images
 
 
 def _grad_cam(net: nn.Module, model: str, task: str, x: torch.Tensor, targets: np.ndarray, plus: bool) -> np.ndarray:
-    """Grad-CAM(++) maps (N, H, W), one MONAI pass per target class.
+    """Grad-CAM(++) maps (N, H, W), or (N, D, H, W) for volumes, one MONAI pass per target class.
 
     MONAI scores a batch as `logits[:, class_idx]`, which mixes classes when `class_idx` differs between samples,
     so images are grouped by target. MONAI's Grad-CAM++ multiplies the (B,) scores into (B, C, H, W) gradients
@@ -195,4 +202,4 @@ def _unit_max(maps: np.ndarray) -> np.ndarray:
     maps = np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0).clip(min=0)
     peak = maps.reshape(len(maps), -1).max(axis=1)
     scale = np.where(peak > 0, peak, 1.0)
-    return (maps / scale[:, None, None]).astype(np.float32)
+    return (maps / scale.reshape(-1, *[1] * (maps.ndim - 1))).astype(np.float32)

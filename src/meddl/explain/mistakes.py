@@ -37,12 +37,23 @@ def explain_mistakes(
         targets = np.where(pred != y_true, sure, -1).argmax(axis=1)
     else:
         targets = pred
-    heatmaps = np.zeros((len(chosen), hp.image_size, hp.image_size), dtype=np.float32)
+    heatmaps = np.zeros((len(chosen), *images.shape[1:-1]), dtype=np.float32)
     for cls in np.unique(targets[chosen]):
         group = targets[chosen] == cls
         heatmaps[group] = explain_images(module, images[chosen[group]], "gradcam", int(cls))
-    return [(_caption(i, y_true, y_prob, targets, labels, hp.task), overlay_png(images[i], heat, SIZE))
+    return [(_caption(i, y_true, y_prob, targets, labels, hp.task), _overlay(images[i], heat, hp.modality))
             for i, heat in zip(chosen, heatmaps)]
+
+
+def _overlay(image: np.ndarray, heat: np.ndarray, modality: str) -> bytes:
+    """The overlay PNG of one image, or of a volume's three planes (its heatmap shown the same way), each plane as
+    large as a flat image's overlay."""
+    if image.ndim == 3:
+        return overlay_png(image, heat, SIZE)
+    from meddl.tasks.image.planes import plane_view, projects
+
+    project = projects(modality)
+    return overlay_png(plane_view(image, project), plane_view(heat, project), 3 * SIZE)
 
 
 def _caption(i: int, y_true: np.ndarray, y_prob: np.ndarray, targets: np.ndarray, labels: list[str], task: str) -> str:

@@ -19,7 +19,8 @@ class ModelInfo:
 
     `design_size`: the image side the architecture was made for (224 for ImageNet-style stems, whose 32-fold
     downsampling leaves a 28-px image almost nothing to look at); None where any size suits it. `small_variant`:
-    the registered model of the same family made for small images."""
+    the registered model of the same family made for small images. `spatial_dims`: 2 for models of flat images
+    (N, C, H, W), 3 for models of volumes (N, C, D, H, W)."""
 
     name: str
     family: str
@@ -28,6 +29,7 @@ class ModelInfo:
     cam_layer: str = ""
     design_size: int | None = None
     small_variant: str = ""
+    spatial_dims: int = 2
 
 
 @dataclass(frozen=True)
@@ -41,19 +43,20 @@ _MODELS: dict[str, _Entry] = {}
 
 def register_model(
     name: str, family: str, description: str, input_size: str = "any", cam_layer: str = "",
-    design_size: int | None = None, small_variant: str = "",
+    design_size: int | None = None, small_variant: str = "", spatial_dims: int = 2,
 ) -> Callable[[Builder], Builder]:
     """Decorator: register `build(in_channels, num_classes, **kwargs) -> nn.Module` under `name`.
 
     `cam_layer` names the sub-module (as in `named_modules()`) whose output is the last spatial feature map: the
     layer Grad-CAM explains. Leave it empty for a model without one; only occlusion can explain that model.
     `design_size` and `small_variant`: see `ModelInfo` (training far below the design size is warned about).
+    `spatial_dims` 3 registers a model of volumes.
     """
 
     def decorate(build: Builder) -> Builder:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
-        info = ModelInfo(name, family, description, input_size, cam_layer, design_size, small_variant)
+        info = ModelInfo(name, family, description, input_size, cam_layer, design_size, small_variant, spatial_dims)
         _MODELS[name] = _Entry(info, build)
         return build
 
@@ -61,7 +64,7 @@ def register_model(
 
 
 def _ensure_registered() -> None:
-    from meddl.models import cnn, ecg, ecg_boost, gan, rnn, text  # noqa: F401
+    from meddl.models import cnn, ecg, ecg_boost, gan, rnn, text, volume  # noqa: F401
 
 
 def list_models() -> list[ModelInfo]:
@@ -85,6 +88,17 @@ def size_warning(name: str, image_size: int) -> str | None:
     return (f"{name} is designed for {info.design_size}-px images, not {image_size}-px ones: its 32-fold "
             f"downsampling leaves its last layers almost nothing to look at; train {instead} instead, or use larger "
             f"images (--size {info.design_size})")
+
+
+def check_spatial_dims(name: str, spatial_dims: int, dataset: str) -> None:
+    """Refuse a model of flat images for volumes (and the other way round), naming the models that fit."""
+    info = model_info(name)
+    if info.spatial_dims == spatial_dims:
+        return
+    fitting = sorted(m.name for m in list_models() if m.spatial_dims == spatial_dims and m.family == "cnn")
+    what = {2: "2D images", 3: "3D volumes"}
+    raise ConfigError(f"model {name!r} takes {what[info.spatial_dims]} but {dataset} holds {what[spatial_dims]}: "
+                      f"choose one of {', '.join(fitting)} (`meddl models`)")
 
 
 def _entry(name: str) -> _Entry:

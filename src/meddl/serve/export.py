@@ -108,7 +108,8 @@ def _to_onnx(module):
     wrapper = _PixelsToProbabilities(module).eval()
     hp = module.hparams
     seeded = torch.Generator().manual_seed(0)
-    example = torch.rand(2, hp.in_channels, hp.image_size, hp.image_size, generator=seeded) * 255
+    side = (hp.image_size,) * hp.get("spatial_dims", 2)
+    example = torch.rand(2, hp.in_channels, *side, generator=seeded) * 255
     exporter_log = logging.getLogger("torch.onnx")  # it warns about optional operator sets (torchvision) it skips
     level = exporter_log.level
     exporter_log.setLevel(logging.ERROR)
@@ -130,9 +131,12 @@ def _to_onnx(module):
     return onnx_program.model_proto
 
 
-def verification_images(channels: int, size: int, n: int, seed: int = 0) -> np.ndarray:
+def verification_images(channels: int, size: int, n: int, seed: int = 0, spatial_dims: int = 2) -> np.ndarray:
     """uint8 (n, C, H, W) images for checking an export: uniform noise, blank frames and smooth image-like ones
-    (blurred blobs on a gradient, as a scan has) so that both odd and realistic activations are compared."""
+    (blurred blobs on a gradient, as a scan has) so that both odd and realistic activations are compared.
+    `spatial_dims` 3 gives volumes (n, C, D, H, W) of the same kinds."""
+    if spatial_dims == 3:
+        return _verification_volumes(channels, size, n, seed)
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, channels, size, size)).astype(np.float32)
     yy, xx = np.mgrid[0:size, 0:size] / max(size - 1, 1)
@@ -147,6 +151,20 @@ def verification_images(channels: int, size: int, n: int, seed: int = 0) -> np.n
     return np.clip(images.round(), 0, 255).astype(np.uint8)
 
 
+def _verification_volumes(channels: int, size: int, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    volumes = rng.integers(0, 256, (n, channels, size, size, size)).astype(np.float32)
+    zz, yy, xx = np.mgrid[0:size, 0:size, 0:size] / max(size - 1, 1)
+    for i in range(n // 2, n):
+        centre, radius = rng.uniform(0.2, 0.8, 3), rng.uniform(0.1, 0.4)
+        blob = np.exp(-((zz - centre[0]) ** 2 + (yy - centre[1]) ** 2 + (xx - centre[2]) ** 2) / (2 * radius**2))
+        base = rng.uniform(20, 120) * (zz if i % 2 else xx) + rng.uniform(80, 200) * blob
+        volumes[i] = base[None] + rng.normal(0, 4, (channels, size, size, size))
+    if n > 2:
+        volumes[1], volumes[2] = 0, 255
+    return np.clip(volumes.round(), 0, 255).astype(np.uint8)
+
+
 def verify_export(path: str | Path, module) -> float:
     """Max absolute difference between ONNX Runtime's and meddl's PyTorch probabilities for the same uint8 pixels:
     a noise image and an image-like one at batch size 1, then all of `VERIFY_BATCHES[-1]` together."""
@@ -154,7 +172,8 @@ def verify_export(path: str | Path, module) -> float:
 
     hp = module.hparams
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    images = verification_images(hp.in_channels, hp.image_size, max(VERIFY_BATCHES))
+    images = verification_images(hp.in_channels, hp.image_size, max(VERIFY_BATCHES),
+                                 spatial_dims=hp.get("spatial_dims", 2))
     worst = 0.0
     for batch in (images[:1], images[-1:], images[: VERIFY_BATCHES[-1]]):  # noise, image-like, mixed
         expected = module.predict_proba(torch.from_numpy(batch))
@@ -186,8 +205,10 @@ def model_card(module, checkpoint: Path) -> dict:
         "labels": list(hp.labels),
         "in_channels": int(hp.in_channels),
         "image_size": int(hp.image_size),
+        "spatial_dims": int(hp.get("spatial_dims", 2)),
         "channel_order": "grey" if hp.in_channels == 1 else "RGB",
-        "input": {"name": INPUT_NAME, "dtype": "float32", "layout": "NCHW", "range": [0, 255],
+        "input": {"name": INPUT_NAME, "dtype": "float32",
+                  "layout": "NCDHW" if hp.get("spatial_dims", 2) == 3 else "NCHW", "range": [0, 255],
                   "normalisation": f"inside the graph: (x / 255 - {MEAN}) / {STD}"},
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "layout": "NC",
                    "meaning": "independent label probabilities" if hp.task == "multi-label"

@@ -177,6 +177,9 @@ def load_served_model(model: str | Path, backend: str = "onnx") -> ServedModel:
     if not path.is_file():
         raise MeddlError(f"model {path} not found (expected a meddl .ckpt checkpoint or .onnx export)")
     predictor = load_predictor(path, backend=backend)
+    if predictor.metadata.get("spatial_dims", 2) == 3:
+        raise ConfigError(f"{path}: a model of 3D volumes; the server takes 2D image uploads only so far "
+                          "(evaluate volumes with `meddl evaluate`)")
     if isinstance(predictor, TorchPredictor):
         module = predictor.module
     elif path.suffix.lower() == ".onnx":

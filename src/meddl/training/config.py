@@ -182,6 +182,9 @@ PRESETS: dict[str, dict] = {
         "gamma": 0.1,
         "augment": False,
     },
+    # Volumes (MedMNIST 3D, a user's NIfTI or DICOM series): fast-cnn-3d, smaller batches (a 28^3 volume is 28
+    # images' worth of voxels)
+    "volume": {"model": "fast-cnn-3d", "batch_size": 32},
     "ecg": {"model": "ecg-boost", "epochs": 1, "batch_size": 256, "lr": 1e-3, "augment": False},
     "text": {"model": "bilstm-attention", "epochs": 15, "batch_size": 64, "lr": 2e-3, "augment": False},
     # Section labelling: whole abstracts as sequences (batch_size counts abstracts, of ~4 passages in PubMedQA);

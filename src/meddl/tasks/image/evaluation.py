@@ -9,7 +9,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from meddl.atomic import write_json_atomic, write_text_atomic
 from meddl.data.types import ImageSplits
@@ -23,6 +22,10 @@ def check_compatible(module, data: ImageSplits) -> None:
     if not isinstance(data, ImageSplits) or data.info.task != hp.task:
         raise DataError(f"{data.info.name} holds {data.info.kind} data ({data.info.task}); the checkpoint is an "
                         f"image classifier ({hp.task})")
+    dims = hp.get("spatial_dims", 2)
+    if data.info.spatial_dims != dims:
+        what = {2: "2D images", 3: "3D volumes"}
+        raise DataError(f"{data.info.name} holds {what[data.info.spatial_dims]}; the model was trained on {what[dims]}")
     if data.info.n_channels != hp.in_channels:
         raise DataError(f"{data.info.name} has {data.info.n_channels} channel(s); the model expects {hp.in_channels}")
     if list(data.info.labels) != list(hp.labels):
@@ -30,9 +33,20 @@ def check_compatible(module, data: ImageSplits) -> None:
 
 
 def predict_split(module, images: np.ndarray) -> np.ndarray:
-    """Probabilities for uint8 images (N, H, W, C)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-    return module.predict_proba(tensor)
+    """Probabilities for uint8 images (N, H, W, C) or volumes (N, D, H, W, C)."""
+    from meddl.data.tensors import channels_first
+
+    return module.predict_proba(channels_first(images))
+
+
+def shown_images(data: ImageSplits, split: str) -> np.ndarray:
+    """The split's images as the report draws them: volumes as their three orthogonal planes side by side."""
+    images = data.images[split]
+    if data.info.spatial_dims == 2:
+        return images
+    from meddl.tasks.image.planes import plane_views
+
+    return plane_views(images, data.info.modality)
 
 
 def predictions_csv(y_true: np.ndarray, y_prob: np.ndarray, labels: list[str], sources: list[str] | None) -> str:
@@ -126,7 +140,7 @@ def evaluate_module(
             metrics=metrics,
             confidence_intervals=intervals,
             history=history or [],
-            images=data.images[split],
+            images=shown_images(data, split),
             y_true=y_true,
             y_prob=y_prob,
             config=config,

@@ -65,6 +65,7 @@ class ImageClassifier(ScheduledModule):
         swa_start: float = 0.75,
         tta: bool = False,
         label_smoothing: float = 0.0,
+        spatial_dims: int = 2,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -75,7 +76,7 @@ class ImageClassifier(ScheduledModule):
             self.net = make_compatible(self.net)
         self.privacy: dict | None = None
         if channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
+            self.net = self.net.to(memory_format=self._memory_format)
         self.averaged = None
         if weight_average != "none":
             from meddl.training.averaging import averaged_copy
@@ -99,11 +100,15 @@ class ImageClassifier(ScheduledModule):
                 members.append(create(hp.model, hp.in_channels, outputs, image_size=hp.image_size))
         return Ensemble(members, head_for(hp.task))
 
+    @property
+    def _memory_format(self) -> torch.memory_format:
+        return torch.channels_last_3d if self.hparams.spatial_dims == 3 else torch.channels_last
+
     def _formatted(self, images: torch.Tensor) -> torch.Tensor:
-        return images.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else images
+        return images.contiguous(memory_format=self._memory_format) if self.hparams.channels_last else images
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits for normalised float images (N, C, H, W)."""
+        """Logits for normalised float images (N, C, H, W), or volumes (N, C, D, H, W)."""
         return self.net(self._formatted(images))
 
     def _selected_net(self):
@@ -204,8 +209,12 @@ class ImageClassifier(ScheduledModule):
 
     @torch.no_grad()
     def predict_proba(self, images_uint8: torch.Tensor, batch_size: int = 512) -> np.ndarray:
-        """Class probabilities for uint8 images (N, C, H, W), in evaluation mode, on the module's device."""
+        """Class probabilities for uint8 images (N, C, H, W) or volumes (N, C, D, H, W), in evaluation mode, on the
+        module's device. Volumes go in batches of as many voxels as `batch_size` 28x28 images hold (16 volumes of
+        28^3), so a 64^3 or larger volume does not multiply the memory by its depth."""
         self.eval()
+        if images_uint8.ndim == 5:
+            batch_size = max(1, batch_size * 28 * 28 // int(np.prod(images_uint8.shape[2:])))
         outputs = []
         for start in range(0, len(images_uint8), batch_size):
             chunk = images_uint8[start : start + batch_size].to(self.device)

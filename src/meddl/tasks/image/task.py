@@ -41,8 +41,13 @@ class ImageTask(SupervisedTask):
             from meddl.training.privacy import check_resume
 
             check_resume(last, config.dp)
-        precision, channels_last = resolve_precision(config)
+        from meddl.models.registry import check_spatial_dims
+
         info = data.info
+        check_spatial_dims(config.model, info.spatial_dims, info.name)
+        if config.tta and info.spatial_dims == 3:
+            raise ConfigError("tta: test-time augmentation is defined for 2D images; leave it out for volumes")
+        precision, channels_last = resolve_precision(config)
         if config.label_smoothing and info.task not in ("binary", "multi-class"):
             raise ConfigError(f"label_smoothing smooths softmax targets (binary, multi-class); {info.name}'s task type is "
                               f"{info.task}: leave it out")
@@ -56,7 +61,7 @@ class ImageTask(SupervisedTask):
             else None,
             channels_last=channels_last, dp=config.dp, ensemble=config.ensemble,
             weight_average=config.weight_average, ema_decay=config.ema_decay, swa_start=config.swa_start,
-            tta=config.tta, label_smoothing=config.label_smoothing,
+            tta=config.tta, label_smoothing=config.label_smoothing, spatial_dims=info.spatial_dims,
         )
         train_loader = make_loader(ImageTensorDataset(data.images["train"], data.labels["train"]),
                                    config.batch_size, shuffle=True, seed=config.seed, num_workers=config.num_workers)
@@ -154,6 +159,9 @@ class ImageTask(SupervisedTask):
     def predict_files(self, module, files: list[Path], strict: bool = False) -> list:
         from meddl.inference import predict_files
 
+        if module.hparams.get("spatial_dims", 2) == 3:
+            raise ConfigError(f"{module.hparams.model} classifies 3D volumes; predicting from image files is for 2D "
+                              "models so far (evaluate volumes with `meddl evaluate`)")
         return predict_files(module, files, strict=strict)
 
     def example_data(self, seed: int = 0) -> ImageSplits:
