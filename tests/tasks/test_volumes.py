@@ -264,6 +264,10 @@ def test_serving_and_file_prediction_refuse_a_volume_model_in_one_line(marked_ru
     task = task_for_checkpoint(checkpoint, torch.load(checkpoint, map_location="cpu", weights_only=False))
     with pytest.raises(ConfigError, match="classifies 3D volumes; predicting from image files is for 2D"):
         task.predict_files(module, [run / "report.html"])
+    from meddl.explain.files import explain_files
+
+    with pytest.raises(ConfigError, match="classifies 3D volumes; explaining image files is for 2D models"):
+        explain_files(module, [run / "report.html"])
 
 
 def test_a_volume_model_is_evaluated_again_on_a_named_split(marked_run, tmp_path):
@@ -313,3 +317,11 @@ def test_every_volume_model_names_a_grad_cam_layer_with_3d_extent(info):
         net(torch.zeros(1, 1, size, size, size))
     handle.remove()
     assert len(shapes) == 1 and len(shapes[0]) == 5 and min(shapes[0][2:]) >= 2, shapes
+
+
+def test_the_gan_refuses_volumes_in_one_line(shared_3d, tmp_path):
+    from meddl.api import synthesize
+
+    with pytest.raises(DataError, match="adrenalmnist3d holds 3D volumes; the DCGAN makes 2D images"):
+        synthesize("adrenalmnist3d", tmp_path / "gan", data_dir=shared_3d, epochs=1)
+    assert not (tmp_path / "gan" / "checkpoints").exists()

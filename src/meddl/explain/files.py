@@ -65,6 +65,9 @@ def explain_files(
 
     check_method(method)
     hp = module.hparams
+    if hp.get("spatial_dims", 2) == 3:
+        raise ConfigError(f"{hp.model} classifies 3D volumes; explaining image files is for 2D models so far (the "
+                          "report of `meddl evaluate` shows 3D Grad-CAM of the test volumes)")
     labels = list(hp.labels)
     index = resolve_target(target, labels)
     unsupported = next((path for path in files if not is_image_file(path)), None)

@@ -45,6 +45,8 @@ class SynthesisTask:
         from meddl.tasks.synthesis.training import monitor
         from meddl.training.trainer import FitSettings
 
+        if data.info.spatial_dims == 3:
+            raise DataError(f"{data.info.name} holds 3D volumes; the DCGAN makes 2D images")
         if data.info.task == "multi-label" and config.conditional:
             raise ConfigError(f"{data.info.name} is multi-label; a class-conditional GAN needs one class per image "
                               "(use --unconditional)")
