@@ -149,3 +149,115 @@ def test_a_folder_of_nifti_volumes_trains_evaluates_and_exports(tmp_path):
     assert metrics["model"] == "fast-cnn-3d" and metrics["config"]["size"] == 16
     assert result.metrics["test"]["auc"] >= 0.8  # the dense blob is plain to see
     assert export_onnx(tmp_path / "run" / "checkpoints" / "best.ckpt", tmp_path / "ct.onnx").max_abs_diff <= 1e-4
+
+
+def write_series(folder, hu: np.ndarray, series_uid: str = "1.2.826.0.1.3680043.8.498.1", thickness: float = 2.5,
+                 positions: list[float] | None = None, names: list[str] | None = None) -> None:
+    """A CT series as a scanner writes it: one file per slice of `hu` (slices, rows, columns), in Hounsfield units
+    stored as unsigned 12-bit values with intercept -1024, axial orientation, 0.7 mm pixels; file names that do not
+    follow the slice order unless `names` say so."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    positions = positions if positions is not None else [-100.0 + k * thickness for k in range(len(hu))]
+    rng = np.random.default_rng(len(hu))
+    names = names or [f"IM{index:04d}" for index in rng.permutation(len(hu))]  # no suffix, shuffled
+    for k, (plane, z) in enumerate(zip(hu, positions)):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, generate_uid()
+        ds.Modality, ds.PatientID, ds.SeriesInstanceUID = "CT", "anon", series_uid
+        ds.ImagePositionPatient = [-40.0, -30.0, z]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing, ds.SliceThickness = [0.7, 0.7], thickness
+        ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+        ds.set_pixel_data((np.asarray(plane) + 1024).astype(np.uint16), "MONOCHROME2", 16)
+        ds.BitsStored, ds.HighBit = 12, 11
+        ds.save_as(folder / names[k], enforce_file_format=True)
+
+
+def ct_series(seed: int, bright: bool) -> np.ndarray:
+    """(slices, rows, columns) whole HU: `ct_like` laid out as a scanner stores it."""
+    return np.rint(ct_like(seed, bright).transpose(2, 1, 0))
+
+
+def test_a_shuffled_dicom_series_reads_as_the_same_volume_as_its_nifti(tmp_path):
+    """Slices are ordered by position, not name; DICOM's LPS frame is turned to RAS, so the series and a NIfTI file
+    of the same anatomy decode to the same volume."""
+    hu = ct_series(5, bright=True)
+    hu[3, 2, 9] = 1500  # one marked voxel: slice 3, row 2, column 9
+    write_series(tmp_path / "series", hu)
+    slices, rows, columns = hu.shape
+    # the same anatomy in RAS: x runs to the patient's right (DICOM columns run to the left), y to anterior
+    # (DICOM rows run to posterior), z up the slices
+    ras = hu.transpose(2, 1, 0)[::-1, ::-1, :].copy()
+    save_nifti(tmp_path / "same.nii.gz", ras, np.diag([0.7, 0.7, 2.5, 1.0]))
+    series = volume_io.decode_volume(tmp_path / "series", SIDE)
+    nifti = volume_io.decode_volume(tmp_path / "same.nii.gz", SIDE)
+    np.testing.assert_array_equal(series, nifti)
+    assert series[3, rows - 1 - 2, columns - 1 - 9, 0] == 255  # (z, y, x) of the marked voxel
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("missing", r"series: 1 missing slice\(s\): the gap between IM\d+ and IM\d+ is 5\.000 mm, the others 2\.500 mm"),
+    ("duplicate", r"series: IM\d+ and IM\d+ lie at the same position .*: a duplicated slice"),
+    ("uneven", r"series: non-uniform slice spacing: the gap between IM\d+ and IM\d+ is 3\.300 mm"),
+    ("mixed", r"series: holds 2 series \(SeriesInstanceUID .*\); put each series in its own folder"),
+])
+def test_a_broken_series_is_refused_naming_the_folder_and_slices(tmp_path, private_cache, fault, message):
+    hu = ct_series(2, bright=False)
+    positions = [-100.0 + k * 2.5 for k in range(len(hu))]
+    if fault == "missing":
+        hu, positions = np.delete(hu, 4, axis=0), positions[:4] + positions[5:]
+    elif fault == "duplicate":
+        positions[6] = positions[5]
+    elif fault == "uneven":
+        positions = positions[:5] + [p + 0.8 for p in positions[5:]]
+    write_series(tmp_path / "series", hu, positions=positions)
+    if fault == "mixed":
+        write_series(tmp_path / "series", ct_series(3, False)[:3], series_uid="1.2.826.0.1.3680043.8.498.2",
+                     names=["X1", "X2", "X3"])
+    with pytest.raises(DataError, match=message):
+        volume_io.read_volume(tmp_path / "series", 8)
+    assert not (private_cache / "volumes").exists() or not list((private_cache / "volumes").iterdir())
+
+
+def test_a_folder_of_dicom_series_trains_and_a_second_load_decodes_no_slice(tmp_path, monkeypatch):
+    import meddl
+    from meddl.data import dicom_series
+
+    root = tmp_path / "ct"
+    for index in range(40):
+        bright = index % 2 == 1
+        write_series(root / ("lesion" if bright else "clear") / f"patient{index:02d}" / "series", ct_series(index, bright),
+                     series_uid=f"1.2.826.0.1.3680043.8.498.{index + 10}")
+    assert dataset_defaults(str(root)) == ("volume", "fast-cnn-3d")
+    result = meddl.train(str(root), tmp_path / "run", size=16, epochs=10, batch_size=8, bootstrap=20,
+                         progress=False)
+    assert result.metrics["model"] == "fast-cnn-3d" and result.metrics["test"]["auc"] >= 0.8
+    groups = load_user_images(root, size=16, seed=0).groups
+    assert groups["train"][0].startswith("patient")  # class/patient/series: the patient folder is the group
+
+    def no_decoding(folder, max_voxels):
+        raise AssertionError(f"decoded {folder} again")
+
+    monkeypatch.setattr(dicom_series, "read_series", no_decoding)
+    load_user_images(root, size=16, seed=0)
+
+
+def test_a_csv_may_name_series_folders_and_nifti_files_together(tmp_path):
+    rows = ["path,label"]
+    for index in range(6):
+        bright = index % 2 == 1
+        if index < 3:
+            write_series(tmp_path / f"s{index}", ct_series(index, bright), series_uid=f"1.2.3.{index}")
+            rows.append(f"s{index},{'lesion' if bright else 'clear'}")
+        else:
+            save_nifti(tmp_path / f"v{index}.nii.gz", ct_like(index, bright))
+            rows.append(f"v{index}.nii.gz,{'lesion' if bright else 'clear'}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    data = load_user_images(tmp_path / "labels.csv", size=8, seed=0)
+    assert data.info.spatial_dims == 3 and sum(len(v) for v in data.images.values()) == 6

@@ -144,18 +144,36 @@ def _scan_classes(folder: Path, root: Path, split: str | None) -> list[_Sample]:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    """Image files anywhere below `folder` (e.g. one sub-folder per patient), skipping hidden files and folders."""
+    """Image files anywhere below `folder` (e.g. one sub-folder per patient), skipping hidden files and folders; a
+    sub-folder holding a DICOM series (slices with positions in the patient) is one item, the volume."""
+    from meddl.data.dicom_series import is_series_folder
+
     found = []
     for directory, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS)
+        if Path(directory) != folder and is_series_folder(Path(directory)):
+            found.append(Path(directory))
+            dirnames[:] = []
+            continue
         found += [Path(directory, f) for f in sorted(filenames) if is_image_file(Path(directory, f))]
     return found
 
 
+def _is_series(path: Path) -> bool:
+    from meddl.data.dicom_series import is_series_folder
+
+    return is_series_folder(path)
+
+
 def _first_image_file(folder: Path) -> Path | None:
-    """The first image file below `folder` in the order `_image_files` lists them, without walking the rest."""
+    """The first image file (or DICOM series folder) below `folder` in the order `_image_files` lists them,
+    without walking the rest."""
+    from meddl.data.dicom_series import is_series_folder
+
     for directory, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS)
+        if Path(directory) != folder and is_series_folder(Path(directory)):
+            return Path(directory)
         for name in sorted(filenames):
             if is_image_file(Path(directory, name)):
                 return Path(directory, name)
@@ -188,7 +206,7 @@ def _read_csv(csv_path: Path) -> tuple[list[_Sample], bool]:
         first_line[cell] = line
         file = Path(cell).expanduser()
         file = file if file.is_absolute() else csv_path.parent / file
-        if not file.is_file():
+        if not (file.is_file() or _is_series(file)):
             missing.append(f"line {line}: {file}")
         multi_label |= bool(LABEL_SEPARATORS.search(label_cell))
         labels = tuple(part.strip() for part in LABEL_SEPARATORS.split(label_cell) if part.strip())

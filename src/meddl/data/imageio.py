@@ -49,6 +49,11 @@ def read_image(path: Path) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def is_dicom_file(path: Path) -> bool:
+    """True for a DICOM file, by suffix or by the 'DICM' marker."""
+    return _kind(Path(path)) == "dicom"
+
+
 def is_image_file(path: Path) -> bool:
     """True for a readable image type; hidden files (.DS_Store, ._* from macOS) never count."""
     return not path.name.startswith(".") and _kind(path) is not None

@@ -1,5 +1,5 @@
-"""A user's own volumes: NIfTI files (`.nii`, `.nii.gz`) read as whole 3D volumes, decoded once into an on-disk
-cache.
+"""A user's own volumes: NIfTI files (`.nii`, `.nii.gz`) and DICOM series (a folder of slices,
+`meddl.data.dicom_series`) read as whole 3D volumes, decoded once into an on-disk cache.
 
 Each volume is reoriented to RAS (nibabel's closest canonical orientation) and laid out as (D, H, W) = (inferior to
 superior, posterior to anterior, left to right), so that its first axis indexes axial slices; it is scaled to uint8 by
@@ -7,8 +7,8 @@ its own range (as meddl reads NIfTI images in 2D: a NIfTI file carries no window
 side with area averaging (trilinear when enlarging), keeping the whole field of view.
 
 Decoding a CT volume costs far more than reading its small result, so the result is kept under
-`~/.cache/meddl/volumes/` as one `.npy` file named by the sha256 of the file's bytes and the transform: a second
-run decodes nothing, and a changed file (other bytes) is decoded again. Each cache file is written to a temporary
+`~/.cache/meddl/volumes/` as one `.npy` file named by the sha256 of the file's bytes (of a series: its slice files'
+names and bytes) and the transform: a second run decodes nothing, and a changed file is decoded again. Each cache file is written to a temporary
 name and renamed, so an interrupted run never leaves half a volume behind.
 """
 
@@ -48,8 +48,13 @@ def spatial_shape(path: Path) -> tuple[int, ...]:
 
 
 def is_volume_file(path: Path) -> bool:
-    """True for a NIfTI file of three or more dimensions whose first three sides are longer than 1: a volume, or a
-    4D series that `decode_volume` then refuses by name. An unreadable NIfTI file is a DataError naming it."""
+    """True for a DICOM series folder, or a NIfTI file of three or more dimensions whose first three sides are
+    longer than 1: a volume, or a 4D series that `decode_volume` then refuses by name. An unreadable NIfTI file is
+    a DataError naming it."""
+    from meddl.data.dicom_series import is_series_folder
+
+    if Path(path).is_dir():
+        return is_series_folder(Path(path))
     if not is_nifti(path):
         return False
     shape = spatial_shape(path)
@@ -57,9 +62,12 @@ def is_volume_file(path: Path) -> bool:
 
 
 def read_volume(path: Path, size: int) -> np.ndarray:
-    """The volume in `path` as uint8 (size, size, size, 1), from the cache when this file was decoded before."""
+    """The volume in `path` (a NIfTI file or a DICOM series folder) as uint8 (size, size, size, 1), from the cache
+    when this file or series was decoded before."""
+    from meddl.data.dicom_series import dicom_files
+
     path = Path(path)
-    digest = _file_digest(path)
+    digest = _digest(dicom_files(path) if path.is_dir() else [path])
     cached = default_cache_dir() / "volumes" / f"{digest}-{size}-v{CACHE_VERSION}.npy"
     if cached.is_file():
         try:
@@ -74,12 +82,15 @@ def read_volume(path: Path, size: int) -> np.ndarray:
 
 
 def decode_volume(path: Path, size: int) -> np.ndarray:
-    """Decode, reorient, scale and resize one NIfTI volume (see the module docstring); one-line errors name the
-    file and what is wrong with it."""
+    """Decode, reorient, scale and resize one NIfTI volume or DICOM series (see the module docstring); one-line
+    errors name the file and what is wrong with it."""
     import nibabel as nib
 
-    from meddl.data.imageio import resize_volume, to_uint8
+    if Path(path).is_dir():
+        from meddl.data.dicom_series import read_series
 
+        values, affine = read_series(Path(path), MAX_VOXELS)
+        return _laid_out(nib.Nifti1Image(values, affine), size)
     shape = spatial_shape(path)
     if len(shape) == 4:
         raise DataError(f"{path}: a 4D NIfTI file of shape {shape}; expected one 3D volume (save each time point or "
@@ -90,23 +101,37 @@ def decode_volume(path: Path, size: int) -> np.ndarray:
         raise DataError(f"{path}: {' x '.join(map(str, shape))} = {int(np.prod(shape))} voxels; the limit is "
                         f"{MAX_VOXELS} (a 1 GiB float32 volume while decoding; refused before decoding)")
     try:
-        image = nib.as_closest_canonical(nib.load(path))
-        data = np.asarray(image.dataobj, dtype=np.float32).reshape(image.shape[:3])
+        return _laid_out(nib.load(path), size)
+    except DataError:
+        raise
     except Exception as error:
         raise DataError(f"{path}: cannot read this NIfTI file ({type(error).__name__}: {error})") from error
-    # RAS (x, y, z) -> (z, y, x): axial slices first, as MedMNIST 3D and the report's planes expect
+
+
+def _laid_out(image, size: int) -> np.ndarray:
+    """A nibabel image as uint8 (size, size, size, 1): RAS, then (z, y, x) so that axial slices come first, as
+    MedMNIST 3D and the report's planes expect; scaled by its own range and resized."""
+    import nibabel as nib
+
+    from meddl.data.imageio import resize_volume, to_uint8
+
+    image = nib.as_closest_canonical(image)
+    data = np.asarray(image.dataobj, dtype=np.float32).reshape(image.shape[:3])
     volume = to_uint8(np.ascontiguousarray(data.transpose(2, 1, 0)))[..., None]
     return resize_volume(volume, size)
 
 
-def _file_digest(path: Path) -> str:
+def _digest(paths: list[Path]) -> str:
+    """sha256 of the files' names and bytes, in order (one file: its bytes and name)."""
     digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as error:
-        raise DataError(f"{path}: cannot read this file ({error})") from error
+    for path in paths:
+        digest.update(path.name.encode() + b"\0")
+        try:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as error:
+            raise DataError(f"{path}: cannot read this file ({error})") from error
     return digest.hexdigest()[:32]
 
 
