@@ -49,7 +49,7 @@ def test_the_python_api_suggests_too():
         create("densenet", 1, 2)
     with pytest.raises(ConfigError, match=r"epoch \(did you mean epochs\?\)"):
         make_config("breastmnist", epoch=3)
-    with pytest.raises(DataError, match="expected one of bloodmnist"):  # nothing close: the full list
+    with pytest.raises(DataError, match="expected one of adrenalmnist3d, bloodmnist"):  # nothing close: the full list
         load_dataset("zzz")
 
 

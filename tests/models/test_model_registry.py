@@ -11,13 +11,15 @@ from meddl.models import create, list_models
 SIZES = {"resnet18": 64, "resnet50": 64, "densenet121": 64, "efficientnet-b0": 64}
 
 
-@pytest.mark.parametrize("name", [m.name for m in list_models() if m.family == "cnn"])
+@pytest.mark.parametrize("info", [m for m in list_models() if m.family == "cnn"], ids=lambda info: info.name)
 @pytest.mark.parametrize("channels, classes", [(1, 2), (3, 8)])
-def test_every_model_follows_channels_and_classes(name, channels, classes):
-    size = SIZES.get(name, 28)
-    model = create(name, in_channels=channels, num_classes=classes, image_size=size).eval()
+def test_every_model_follows_channels_and_classes(info, channels, classes):
+    """Images (N, C, H, W) for 2D models, volumes (N, C, D, H, W) at their smallest size for 3D ones."""
+    size = int(info.input_size.split("-")[0]) if info.spatial_dims == 3 else SIZES.get(info.name, 28)
+    model = create(info.name, in_channels=channels, num_classes=classes, image_size=size).eval()
     with torch.no_grad():
-        assert model(torch.randn(2, channels, size, size)).shape == (2, classes)
+        output = model(torch.randn(2, channels, *(size,) * info.spatial_dims))
+    assert output.shape == (2, classes)
 
 
 def test_required_architectures_are_registered():
