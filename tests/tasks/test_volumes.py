@@ -147,6 +147,16 @@ def test_plane_view_shows_central_slices_or_projections():
     assert (projected == 90).sum() == 3  # seen once in each of the three projections
 
 
+def test_differential_privacy_is_refused_for_volumes(shared_3d, tmp_path):
+    import meddl
+
+    with pytest.raises(ConfigError, match="--dp: differentially private training is built and tested for 2D images "
+                                          "only; adrenalmnist3d holds 3D volumes"):
+        meddl.train("adrenalmnist3d", tmp_path / "run", dp=True, epsilon=3.0, data_dir=shared_3d, epochs=1,
+                    progress=False)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_a_2d_model_on_volumes_is_refused_naming_the_3d_models(shared_3d, tmp_path):
     import meddl
 

@@ -47,6 +47,9 @@ class ImageTask(SupervisedTask):
         check_spatial_dims(config.model, info.spatial_dims, info.name)
         if config.tta and info.spatial_dims == 3:
             raise ConfigError("tta: test-time augmentation is defined for 2D images; leave it out for volumes")
+        if config.dp and info.spatial_dims == 3:
+            raise ConfigError("--dp: differentially private training is built and tested for 2D images only; "
+                              f"{info.name} holds 3D volumes")
         precision, channels_last = resolve_precision(config)
         if config.label_smoothing and info.task not in ("binary", "multi-class"):
             raise ConfigError(f"label_smoothing smooths softmax targets (binary, multi-class); {info.name}'s task type is "
