@@ -16,11 +16,13 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from tqdm import tqdm
 
 from meddl.atomic import open_temporary
+from meddl.data.dicom_series import is_series_folder
 from meddl.data.download import default_cache_dir
 from meddl.data.imageio import IMAGE_SUFFIXES, is_image_file, read_image, resize_image
 from meddl.data.types import SPLITS, WHOLE_SPLIT, DatasetInfo, ImageSplits
@@ -146,38 +148,18 @@ def _scan_classes(folder: Path, root: Path, split: str | None) -> list[_Sample]:
 def _image_files(folder: Path) -> list[Path]:
     """Image files anywhere below `folder` (e.g. one sub-folder per patient), skipping hidden files and folders; a
     sub-folder holding a DICOM series (slices with positions in the patient) is one item, the volume."""
-    from meddl.data.dicom_series import is_series_folder
+    return list(_walk_images(folder))
 
-    found = []
+
+def _walk_images(folder: Path) -> Iterator[Path]:
+    """`_image_files` one at a time, in order, so that a caller wanting only the first walks no further."""
     for directory, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS)
         if Path(directory) != folder and is_series_folder(Path(directory)):
-            found.append(Path(directory))
             dirnames[:] = []
+            yield Path(directory)
             continue
-        found += [Path(directory, f) for f in sorted(filenames) if is_image_file(Path(directory, f))]
-    return found
-
-
-def _is_series(path: Path) -> bool:
-    from meddl.data.dicom_series import is_series_folder
-
-    return is_series_folder(path)
-
-
-def _first_image_file(folder: Path) -> Path | None:
-    """The first image file (or DICOM series folder) below `folder` in the order `_image_files` lists them,
-    without walking the rest."""
-    from meddl.data.dicom_series import is_series_folder
-
-    for directory, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS)
-        if Path(directory) != folder and is_series_folder(Path(directory)):
-            return Path(directory)
-        for name in sorted(filenames):
-            if is_image_file(Path(directory, name)):
-                return Path(directory, name)
-    return None
+        yield from (Path(directory, f) for f in sorted(filenames) if is_image_file(Path(directory, f)))
 
 
 def _read_csv(csv_path: Path) -> tuple[list[_Sample], bool]:
@@ -206,7 +188,7 @@ def _read_csv(csv_path: Path) -> tuple[list[_Sample], bool]:
         first_line[cell] = line
         file = Path(cell).expanduser()
         file = file if file.is_absolute() else csv_path.parent / file
-        if not (file.is_file() or _is_series(file)):
+        if not (file.is_file() or is_series_folder(file)):
             missing.append(f"line {line}: {file}")
         multi_label |= bool(LABEL_SEPARATORS.search(label_cell))
         labels = tuple(part.strip() for part in LABEL_SEPARATORS.split(label_cell) if part.strip())
@@ -363,7 +345,7 @@ def holds_volumes(path: Path) -> bool:
     first = None
     try:
         if path.is_dir():
-            first = _first_image_file(path)
+            first = next(_walk_images(path), None)
         elif path.is_file() and path.suffix.lower() == ".csv":
             first = next((s.path for s in _read_csv(path)[0]), None)
     except (DataError, OSError):
